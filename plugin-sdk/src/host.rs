@@ -227,6 +227,10 @@ fn output_from_ffi(out: crate::abi::FfiStreamOutput) -> StreamOutput {
     }
 }
 
+// The decoder object is only ever used through `&mut self`, never structurally pinned, so
+// moving it is fine (abi_stable's trait objects do not declare `Unpin` themselves).
+impl Unpin for StreamDecoderInstance {}
+
 impl StreamDecoderInstance {
     pub fn feed(&mut self, bytes: &[u8]) -> StreamOutput {
         output_from_ffi(self.inner.feed(RSlice::from_slice(bytes)))

@@ -1,0 +1,582 @@
+//! The OpenAI-compatible gateway as a service: `http::Request` in, `http::Response` out.
+//!
+//! It knows nothing about sockets, so it can be mounted in any hyper-based server; the
+//! `switchyard` binary is one such server.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use serde::Serialize;
+use switchyard_plugin_sdk::host::PluginHandle;
+use switchyard_plugin_sdk::ErrorKind;
+
+use crate::body::GatewayBody;
+use crate::config::{Config, ConfigWarning, Secret};
+use crate::engine::{ChatAnswer, ChatRequest, Engine, Served};
+use crate::error::GatewayError;
+use crate::metrics::{self, RequestLabels};
+use crate::registry::{build_deployments, ProviderRegistry};
+use crate::stream::{StreamEnd, StreamOutcome};
+use crate::transport::Transport;
+use crate::types::ChatRequestHead;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Default cap on a request body.
+pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_MODEL_GROUP: HeaderName = HeaderName::from_static("x-switchyard-model-group");
+const X_DEPLOYMENT: HeaderName = HeaderName::from_static("x-switchyard-deployment");
+const X_PROVIDER: HeaderName = HeaderName::from_static("x-switchyard-provider");
+const X_OVERHEAD: HeaderName = HeaderName::from_static("x-switchyard-overhead-duration-ms");
+const X_LITELLM_CALL_ID: HeaderName = HeaderName::from_static("x-litellm-call-id");
+const X_LITELLM_MODEL_GROUP: HeaderName = HeaderName::from_static("x-litellm-model-group");
+const X_LITELLM_MODEL_ID: HeaderName = HeaderName::from_static("x-litellm-model-id");
+const X_LITELLM_OVERHEAD: HeaderName = HeaderName::from_static("x-litellm-overhead-duration-ms");
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// Renders the metrics exposition (installed by the host).
+pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Looks up an environment variable.
+type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
+/// Builds a [`Gateway`] from a config and plugins.
+pub struct GatewayBuilder {
+    config: Config,
+    registry: ProviderRegistry,
+    env: EnvLookup,
+    metrics: Option<MetricsRenderer>,
+}
+
+impl fmt::Debug for GatewayBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayBuilder")
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayBuilder {
+    pub fn new(config: Config) -> Self {
+        GatewayBuilder {
+            config,
+            registry: ProviderRegistry::new(),
+            env: Box::new(|name| std::env::var(name).ok()),
+            metrics: None,
+        }
+    }
+
+    /// Adds a provider plugin (loaded from a file or linked statically).
+    pub fn plugin(mut self, plugin: PluginHandle) -> Result<Self, String> {
+        self.registry.register(plugin)?;
+        Ok(self)
+    }
+
+    /// Where plugins' credential variables are read from (the process environment by default).
+    pub fn env(mut self, env: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        self.env = Box::new(env);
+        self
+    }
+
+    /// Serves `GET /metrics` with this renderer.
+    pub fn metrics_renderer(mut self, render: MetricsRenderer) -> Self {
+        self.metrics = Some(render);
+        self
+    }
+
+    /// Instantiates every deployment. Returns the gateway and warnings to log.
+    pub fn build(self) -> Result<(Gateway, Vec<ConfigWarning>), String> {
+        let (deployments, warnings) = build_deployments(&self.config, &self.registry, &*self.env)?;
+        let transport = Transport::new()?;
+        let body_limit = self
+            .config
+            .switchyard
+            .request_body_limit_bytes
+            .unwrap_or(DEFAULT_BODY_LIMIT);
+        let inner = Inner {
+            engine: Engine::new(transport, Arc::new(deployments)),
+            master_key: self.config.general_settings.master_key.clone(),
+            drop_params: self.config.litellm_settings.drop_params,
+            metrics: self.metrics,
+            body_limit,
+            plugins: self
+                .registry
+                .plugins()
+                .iter()
+                .map(|p| {
+                    let m = p.metadata();
+                    PluginSummary {
+                        name: m.name.clone(),
+                        version: m.version.clone(),
+                    }
+                })
+                .collect(),
+        };
+        Ok((
+            Gateway {
+                inner: Arc::new(inner),
+            },
+            warnings,
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct PluginSummary {
+    name: String,
+    version: String,
+}
+
+struct Inner {
+    engine: Engine,
+    master_key: Option<Secret>,
+    drop_params: bool,
+    metrics: Option<MetricsRenderer>,
+    body_limit: usize,
+    plugins: Vec<PluginSummary>,
+}
+
+/// The gateway service. Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gateway")
+            .field("model_groups", &self.inner.engine.deployments().len())
+            .field("plugins", &self.inner.plugins)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Route {
+    Liveness,
+    Readiness,
+    Metrics,
+    Models,
+    ChatCompletions,
+}
+
+fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    let (route, allowed) = match path {
+        "/health/liveliness" | "/health/liveness" => (Route::Liveness, Method::GET),
+        "/health/readiness" => (Route::Readiness, Method::GET),
+        "/metrics" => (Route::Metrics, Method::GET),
+        "/v1/models" | "/models" => (Route::Models, Method::GET),
+        "/v1/chat/completions" | "/chat/completions" => (Route::ChatCompletions, Method::POST),
+        _ => {
+            return Err(GatewayError::new(
+                ErrorKind::NotFound,
+                format!("no route for {method} {path}"),
+            )
+            .with_code("unknown_route"))
+        }
+    };
+    if *method != allowed && !(allowed == Method::GET && *method == Method::HEAD) {
+        return Err(GatewayError::invalid_request(
+            format!("{path} accepts {allowed}, not {method}"),
+            None,
+        )
+        .with_status(405)
+        .with_code("method_not_allowed"));
+    }
+    Ok(route)
+}
+
+fn new_request_id<B>(req: &Request<B>) -> String {
+    // A caller's id is kept when it is short and printable, so traces line up across hops.
+    if let Some(id) = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+    {
+        if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) {
+            return id.to_owned();
+        }
+    }
+    format!("chatcmpl-{:032x}", rand::random::<u128>())
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a key matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn presented_key<B>(req: &Request<B>) -> Option<&str> {
+    let headers = req.headers();
+    if let Some(v) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        let token = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+            .unwrap_or(v)
+            .trim();
+        if !token.is_empty() {
+            return Some(token);
+        }
+    }
+    headers
+        .get("x-api-key")
+        .or_else(|| headers.get("api-key"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+impl Gateway {
+    /// Starts building a gateway for `config`.
+    pub fn builder(config: Config) -> GatewayBuilder {
+        GatewayBuilder::new(config)
+    }
+
+    /// Answers one HTTP request.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<GatewayBody>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let started = Instant::now();
+        let request_id = new_request_id(&req);
+        let mut labels = RequestLabels::new("other");
+        let result = self.dispatch(req, &request_id, &mut labels, started).await;
+        let mut response = match result {
+            Ok(response) => response,
+            Err(e) => {
+                metrics::record_error(&labels, e.kind.as_str());
+                error_response(&e)
+            }
+        };
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(X_LITELLM_CALL_ID, v.clone());
+            response.headers_mut().insert(X_REQUEST_ID, v);
+        }
+        if labels.route != "health" && labels.route != "metrics" {
+            metrics::record_request(&labels, response.status().as_u16(), started.elapsed());
+        }
+        response
+    }
+
+    async fn dispatch<B>(
+        &self,
+        req: Request<B>,
+        request_id: &str,
+        labels: &mut RequestLabels,
+        started: Instant,
+    ) -> Result<Response<GatewayBody>, GatewayError>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let route = route(req.method(), req.uri().path())?;
+        match route {
+            Route::Liveness => {
+                labels.route = "health";
+                Ok(json_response(
+                    StatusCode::OK,
+                    Bytes::from_static(b"\"I'm alive!\""),
+                ))
+            }
+            Route::Readiness => {
+                labels.route = "health";
+                Ok(self.readiness())
+            }
+            Route::Metrics => {
+                labels.route = "metrics";
+                let text = self
+                    .inner
+                    .metrics
+                    .as_ref()
+                    .map(|render| render())
+                    .unwrap_or_default();
+                let mut response = Response::new(GatewayBody::full(text));
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                Ok(response)
+            }
+            Route::Models => {
+                labels.route = "models";
+                self.authenticate(&req)?;
+                Ok(self.models())
+            }
+            Route::ChatCompletions => {
+                labels.route = "chat";
+                self.authenticate(&req)?;
+                let body = self.read_body(req.into_body()).await?;
+                self.chat(body, request_id, labels, started).await
+            }
+        }
+    }
+
+    fn authenticate<B>(&self, req: &Request<B>) -> Result<(), GatewayError> {
+        let Some(master) = &self.inner.master_key else {
+            return Ok(()); // no master key configured: an open gateway, as LiteLLM does
+        };
+        let presented = presented_key(req).ok_or_else(|| {
+            GatewayError::authentication(
+                "no API key provided: send 'Authorization: Bearer <key>' or an 'x-api-key' header",
+            )
+            .with_code("missing_api_key")
+        })?;
+        if constant_time_eq(presented.as_bytes(), master.expose().as_bytes()) {
+            Ok(())
+        } else {
+            Err(GatewayError::authentication("invalid API key"))
+        }
+    }
+
+    async fn read_body<B>(&self, body: B) -> Result<Bytes, GatewayError>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let limit = self.inner.body_limit;
+        let limited = http_body_util::Limited::new(body, limit);
+        match limited.collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                Err(GatewayError::invalid_request(
+                    format!("request body exceeds {limit} bytes"),
+                    None,
+                )
+                .with_status(413)
+                .with_code("request_too_large"))
+            }
+            Err(e) => Err(GatewayError::invalid_request(
+                format!("could not read the request body: {e}"),
+                None,
+            )),
+        }
+    }
+
+    async fn chat(
+        &self,
+        body: Bytes,
+        request_id: &str,
+        labels: &mut RequestLabels,
+        started: Instant,
+    ) -> Result<Response<GatewayBody>, GatewayError> {
+        let head = ChatRequestHead::parse(&body)?;
+        if let Some(group) = self.inner.engine.deployments().group(&head.model) {
+            labels.model_group = group.name.clone();
+        }
+        let request = ChatRequest {
+            request_id: request_id.to_owned(),
+            model: head.model,
+            stream: head.stream,
+            include_usage: head.include_usage,
+            drop_params: head.drop_params.unwrap_or(self.inner.drop_params),
+            body,
+        };
+        let served = self.inner.engine.chat(&request).await.inspect_err(|e| {
+            if let Some(p) = &e.origin.provider {
+                labels.provider = p.clone();
+            }
+        })?;
+        labels.provider = served.deployment.provider.clone();
+        Ok(self.respond(served, labels, started))
+    }
+
+    fn respond(
+        &self,
+        served: Served,
+        labels: &RequestLabels,
+        started: Instant,
+    ) -> Response<GatewayBody> {
+        let Served {
+            answer,
+            deployment,
+            upstream_time,
+        } = served;
+        let overhead = started.elapsed().saturating_sub(upstream_time);
+        metrics::record_upstream(
+            &deployment.id,
+            &deployment.provider,
+            upstream_time,
+            overhead,
+        );
+        let mut response = match answer {
+            ChatAnswer::Complete { body, info } => {
+                if let Some(usage) = &info.usage {
+                    metrics::record_usage(labels, usage);
+                }
+                json_response(StatusCode::OK, body)
+            }
+            ChatAnswer::Stream { first, mut rest } => {
+                let labels = labels.clone();
+                rest.observe(Box::new(move |end: StreamEnd| {
+                    if let Some(usage) = &end.info.usage {
+                        metrics::record_usage(&labels, usage);
+                    }
+                    let outcome = match &end.outcome {
+                        StreamOutcome::Completed => "completed",
+                        StreamOutcome::Failed(e) => {
+                            metrics::record_error(&labels, e.kind.as_str());
+                            "failed"
+                        }
+                        StreamOutcome::ClientDisconnected => "client_disconnected",
+                    };
+                    metrics::record_stream_end(&labels, outcome);
+                }));
+                let mut response = Response::new(GatewayBody::stream(first, rest));
+                let headers = response.headers_mut();
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                response
+            }
+        };
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&deployment.model_group) {
+            headers.insert(X_MODEL_GROUP, v.clone());
+            headers.insert(X_LITELLM_MODEL_GROUP, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&deployment.id) {
+            headers.insert(X_DEPLOYMENT, v.clone());
+            headers.insert(X_LITELLM_MODEL_ID, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&deployment.provider) {
+            headers.insert(X_PROVIDER, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&ms(overhead)) {
+            headers.insert(X_OVERHEAD, v.clone());
+            headers.insert(X_LITELLM_OVERHEAD, v);
+        }
+        response
+    }
+
+    fn models(&self) -> Response<GatewayBody> {
+        #[derive(Serialize)]
+        struct Model<'a> {
+            id: &'a str,
+            object: &'static str,
+            created: u64,
+            owned_by: &'static str,
+        }
+        #[derive(Serialize)]
+        struct List<'a> {
+            object: &'static str,
+            data: Vec<Model<'a>>,
+        }
+        let deployments = self.inner.engine.deployments();
+        let list = List {
+            object: "list",
+            data: deployments
+                .groups()
+                .map(|g| Model {
+                    id: &g.name,
+                    object: "model",
+                    created: 0,
+                    owned_by: "switchyard",
+                })
+                .collect(),
+        };
+        json_response(
+            StatusCode::OK,
+            Bytes::from(serde_json::to_vec(&list).unwrap_or_default()),
+        )
+    }
+
+    fn readiness(&self) -> Response<GatewayBody> {
+        #[derive(Serialize)]
+        struct Readiness<'a> {
+            status: &'static str,
+            db: &'static str,
+            switchyard_version: &'static str,
+            model_groups: usize,
+            plugins: &'a [PluginSummary],
+        }
+        let body = Readiness {
+            status: "healthy",
+            db: "Not connected",
+            switchyard_version: env!("CARGO_PKG_VERSION"),
+            model_groups: self.inner.engine.deployments().len(),
+            plugins: &self.inner.plugins,
+        };
+        json_response(
+            StatusCode::OK,
+            Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+        )
+    }
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response<GatewayBody> {
+    let mut response = Response::new(GatewayBody::full(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, APPLICATION_JSON);
+    response
+}
+
+/// The OpenAI-format error response for `e`.
+pub fn error_response(e: &GatewayError) -> Response<GatewayBody> {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = json_response(status, e.to_json_body());
+    if let Some(ms) = e.retry_after_ms {
+        let secs = ms.div_ceil(1000).max(1);
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert(RETRY_AFTER, v);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_accept_unversioned_aliases_and_reject_wrong_methods() {
+        assert!(matches!(
+            route(&Method::POST, "/chat/completions"),
+            Ok(Route::ChatCompletions)
+        ));
+        assert!(matches!(
+            route(&Method::POST, "/v1/chat/completions/"),
+            Ok(Route::ChatCompletions)
+        ));
+        assert!(matches!(route(&Method::GET, "/models"), Ok(Route::Models)));
+        assert_eq!(
+            route(&Method::GET, "/v1/chat/completions")
+                .err()
+                .unwrap()
+                .status,
+            405
+        );
+        assert_eq!(route(&Method::GET, "/nope").err().unwrap().status, 404);
+    }
+
+    #[test]
+    fn keys_compare_exactly() {
+        assert!(constant_time_eq(b"sk-abc", b"sk-abc"));
+        assert!(!constant_time_eq(b"sk-abc", b"sk-abd"));
+        assert!(!constant_time_eq(b"sk-abc", b"sk-ab"));
+    }
+}

@@ -1,0 +1,47 @@
+//! # switchyard-core
+//!
+//! switchyard as a library: everything the `switchyard` binary does, minus sockets.
+//!
+//! - [`Config`] reads a LiteLLM `config.yaml` unchanged (plus switchyard's own section).
+//! - [`Gateway`] is the OpenAI-compatible service: `http::Request` in, `http::Response` out.
+//!   Build it with [`Gateway::builder`], add provider plugins (loaded from files with
+//!   `switchyard_plugin_sdk::loader`, or linked statically through a provider crate's
+//!   `plugin_module()`), and mount [`Gateway::handle`] in any hyper server.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), String> {
+//! use switchyard_core::{Config, Gateway};
+//! use switchyard_plugin_sdk::host::PluginHandle;
+//!
+//! let loaded = Config::load("config.yaml".as_ref()).map_err(|e| e.to_string())?;
+//! let mock = PluginHandle::from_static(switchyard_provider_mock::plugin_module())
+//!     .map_err(|e| e.to_string())?;
+//! let (gateway, _warnings) = Gateway::builder(loaded.config).plugin(mock)?.build()?;
+//! let request = http::Request::post("/v1/chat/completions")
+//!     .body(http_body_util::Full::new(bytes::Bytes::from_static(
+//!         br#"{"model":"demo","messages":[{"role":"user","content":"hi"}]}"#,
+//!     )))
+//!     .unwrap();
+//! let response = gateway.handle(request).await;
+//! # let _ = response; Ok(()) }
+//! ```
+
+mod body;
+pub mod config;
+mod engine;
+mod error;
+mod gateway;
+pub mod metrics;
+mod registry;
+mod router;
+mod stream;
+mod transport;
+mod types;
+
+pub use body::GatewayBody;
+pub use config::{Config, ConfigError, ConfigWarning, Environment, LoadedConfig, Secret};
+pub use error::{ErrorOrigin, GatewayError};
+pub use gateway::{error_response, Gateway, GatewayBuilder, MetricsRenderer, DEFAULT_BODY_LIMIT};
+pub use registry::{split_model_string, ProviderRegistry};
+pub use stream::{StreamEnd, StreamOutcome};
+pub use types::ChatRequestHead;

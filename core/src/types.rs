@@ -1,0 +1,145 @@
+//! The parts of OpenAI requests the gateway itself reads. Everything else in a body is left to
+//! the plugin, untouched, so unknown fields reach the provider as the client sent them.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::GatewayError;
+
+/// The members of a chat request that routing and the commit point need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatRequestHead {
+    pub model: String,
+    pub stream: bool,
+    pub include_usage: bool,
+    /// Per-request `drop_params` (LiteLLM extension), when given.
+    pub drop_params: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct RawHead<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    messages: Option<&'a RawValue>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    drop_params: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+impl ChatRequestHead {
+    /// Validates a `/v1/chat/completions` body: JSON object, `model` string, `messages`
+    /// non-empty array. Errors are 400s naming the parameter.
+    pub fn parse(body: &[u8]) -> Result<Self, GatewayError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(GatewayError::invalid_request(
+                "request body is empty: send a JSON object with 'model' and 'messages'",
+                None,
+            )
+            .with_code("invalid_json"));
+        }
+        let raw: RawHead<'_> = serde_json::from_slice(body).map_err(|e| {
+            let message = if e.is_data() {
+                format!("invalid request body: {e}")
+            } else {
+                format!("request body is not valid JSON: {e}")
+            };
+            GatewayError::invalid_request(message, None).with_code("invalid_json")
+        })?;
+        let model = match raw.model {
+            Some(m) if !m.trim().is_empty() => m.into_owned(),
+            _ => {
+                return Err(GatewayError::invalid_request(
+                    "missing required parameter 'model'",
+                    Some("model"),
+                )
+                .with_code("missing_required_parameter"))
+            }
+        };
+        match raw.messages.map(|m| m.get().trim_start()) {
+            None => {
+                return Err(GatewayError::invalid_request(
+                    "missing required parameter 'messages'",
+                    Some("messages"),
+                )
+                .with_code("missing_required_parameter"))
+            }
+            Some(m) if !m.starts_with('[') => {
+                return Err(GatewayError::invalid_request(
+                    "'messages' must be an array of message objects",
+                    Some("messages"),
+                ))
+            }
+            Some(m) if m[1..].trim_start().starts_with(']') => {
+                return Err(GatewayError::invalid_request(
+                    "'messages' must contain at least one message",
+                    Some("messages"),
+                ))
+            }
+            Some(_) => {}
+        }
+        let stream = raw.stream.unwrap_or(false);
+        Ok(ChatRequestHead {
+            model,
+            stream,
+            include_usage: stream
+                && raw
+                    .stream_options
+                    .and_then(|o| o.include_usage)
+                    .unwrap_or(false),
+            drop_params: raw.drop_params,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_model_stream_and_usage_flag() {
+        let h = ChatRequestHead::parse(
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,
+                "stream_options":{"include_usage":true},"extra":{"kept":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(h.model, "m");
+        assert!(h.stream && h.include_usage);
+    }
+
+    #[test]
+    fn rejects_what_openai_rejects_naming_the_param() {
+        let cases: [(&[u8], Option<&str>); 6] = [
+            (b"", None),
+            (b"{not json", None),
+            (
+                br#"{"messages":[{"role":"user","content":"x"}]}"#,
+                Some("model"),
+            ),
+            (br#"{"model":"m"}"#, Some("messages")),
+            (br#"{"model":"m","messages":"hi"}"#, Some("messages")),
+            (br#"{"model":"m","messages":[ ]}"#, Some("messages")),
+        ];
+        for (body, param) in cases {
+            let e = ChatRequestHead::parse(body).unwrap_err();
+            assert_eq!(e.status, 400, "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                e.param.as_deref(),
+                param,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+}
