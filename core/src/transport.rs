@@ -57,6 +57,9 @@ pub(crate) struct Transport {
 
 impl Transport {
     pub(crate) fn new() -> Result<Self, String> {
+        // rustls needs a process-wide crypto provider; ring unless the embedding program
+        // installed another one already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)

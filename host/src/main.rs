@@ -20,7 +20,11 @@ const DEFAULT_PORT: u16 = 4000;
 const QUICKSTART_CONFIG: &str = include_str!("../../examples/quickstart.yaml");
 
 #[derive(Parser, Debug)]
-#[command(name = "switchyard", version, about = "An OpenAI-compatible LLM gateway with provider plugins")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "An OpenAI-compatible LLM gateway with provider plugins"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,8 +73,15 @@ enum PluginsCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config, plugin_dir, host, port } => serve(config, plugin_dir, host, port),
-        Command::Plugins { command: PluginsCommand::List { plugin_dir } } => list_plugins(plugin_dir),
+        Command::Serve {
+            config,
+            plugin_dir,
+            host,
+            port,
+        } => serve(config, plugin_dir, host, port),
+        Command::Plugins {
+            command: PluginsCommand::List { plugin_dir },
+        } => list_plugins(plugin_dir),
         Command::CheckConfig { config, plugin_dir } => check_config(config, plugin_dir),
     };
     match result {
@@ -85,7 +96,9 @@ fn main() -> ExitCode {
 fn init_logging(format: Option<&str>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == Some("json") {
         builder.json().init();
     } else {
@@ -161,7 +174,6 @@ fn serve(
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let _ = rustls::crypto::ring::default_provider().install_default();
 
     let config = loaded.config;
     let dir = plugins::resolve_plugin_dir(plugin_dir, config.switchyard.plugin_dir.clone());
@@ -179,7 +191,9 @@ fn serve(
     switchyard_core::metrics::describe();
     let render: switchyard_core::MetricsRenderer = Arc::new(move || handle.render());
 
-    let host = host.or_else(|| config.switchyard.host.clone()).unwrap_or_else(|| "0.0.0.0".into());
+    let host = host
+        .or_else(|| config.switchyard.host.clone())
+        .unwrap_or_else(|| "0.0.0.0".into());
     let port = port.or(config.switchyard.port).unwrap_or(DEFAULT_PORT);
     let gateway = build_gateway(config, plugins, Some(render))?;
 
@@ -197,14 +211,19 @@ fn serve(
         );
         // A plain line on stdout that scripts (and the test suite) can wait for.
         println!("switchyard listening on http://{addr}");
-        server::serve(listener, gateway).await.map_err(|e| e.to_string())
+        server::serve(listener, gateway)
+            .await
+            .map_err(|e| e.to_string())
     })
 }
 
 fn list_plugins(plugin_dir: Option<PathBuf>) -> Result<(), String> {
     let dir = plugins::resolve_plugin_dir(plugin_dir, None);
     let plugins = plugins::load_plugin_dir(&dir)?;
-    println!("{:<16} {:<10} {:<4} {:<28} {:<6} FILE", "NAME", "VERSION", "ABI", "PROVIDERS", "MODELS");
+    println!(
+        "{:<16} {:<10} {:<4} {:<28} {:<6} FILE",
+        "NAME", "VERSION", "ABI", "PROVIDERS", "MODELS"
+    );
     for p in &plugins {
         let m = p.metadata();
         println!(
@@ -227,7 +246,13 @@ fn check_config(config_path: PathBuf, plugin_dir: Option<PathBuf>) -> Result<(),
     }
     let dir = plugins::resolve_plugin_dir(plugin_dir, loaded.config.switchyard.plugin_dir.clone());
     let plugins = plugins::load_plugin_dir(&dir)?;
-    let groups = loaded.config.model_list.iter().map(|m| &m.model_name).collect::<std::collections::BTreeSet<_>>().len();
+    let groups = loaded
+        .config
+        .model_list
+        .iter()
+        .map(|m| &m.model_name)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     let deployments = loaded.config.model_list.len();
     let mut builder = Gateway::builder(loaded.config);
     for p in plugins {
@@ -237,6 +262,9 @@ fn check_config(config_path: PathBuf, plugin_dir: Option<PathBuf>) -> Result<(),
     for w in warnings {
         println!("warning: {w}");
     }
-    println!("{}: OK ({groups} model groups, {deployments} deployments)", config_path.display());
+    println!(
+        "{}: OK ({groups} model groups, {deployments} deployments)",
+        config_path.display()
+    );
     Ok(())
 }

@@ -32,5 +32,8 @@ pub(crate) fn load_plugin_dir(dir: &Path) -> Result<Vec<PluginHandle>, String> {
             std::env::consts::DLL_SUFFIX
         ));
     }
-    files.iter().map(|f| load_plugin(f).map_err(|e| e.to_string())).collect()
+    files
+        .iter()
+        .map(|f| load_plugin(f).map_err(|e| e.to_string()))
+        .collect()
 }

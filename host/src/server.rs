@@ -95,5 +95,7 @@ pub(crate) async fn bind(host: &str, port: u16) -> Result<TcpListener, String> {
         .map_err(|e| format!("cannot resolve listen address {host}:{port}: {e}"))?
         .next()
         .ok_or_else(|| format!("listen address {host}:{port} resolves to nothing"))?;
-    TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }

@@ -98,7 +98,10 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 fn panicked(entry: &str, payload: &(dyn std::any::Any + Send)) -> ProviderError {
     ProviderError::new(
         ErrorKind::Internal,
-        format!("provider plugin panicked in {entry}: {}", panic_message(payload)),
+        format!(
+            "provider plugin panicked in {entry}: {}",
+            panic_message(payload)
+        ),
     )
 }
 
@@ -122,7 +125,10 @@ fn parse_context(bytes: &[u8]) -> Result<RequestContext, ProviderError> {
         return Ok(RequestContext::default());
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        ProviderError::new(ErrorKind::Internal, format!("host sent a bad request context: {e}"))
+        ProviderError::new(
+            ErrorKind::Internal,
+            format!("host sent a bad request context: {e}"),
+        )
     })
 }
 
@@ -147,13 +153,16 @@ impl<P: Provider> ProviderAbi for ProviderAdapter<P> {
         body: RSlice<'_, u8>,
     ) -> RResult<FfiParsedResponse, FfiError> {
         to_rresult(guard("parse_response", || {
-            self.0.parse_response(&ResponseHead::from(head), body.as_slice())
+            self.0
+                .parse_response(&ResponseHead::from(head), body.as_slice())
         }))
     }
 
     fn classify_error(&self, head: &FfiResponseHead, body: RSlice<'_, u8>) -> FfiError {
         let result = guard("classify_error", || {
-            Ok(self.0.classify_error(&ResponseHead::from(head), body.as_slice()))
+            Ok(self
+                .0
+                .classify_error(&ResponseHead::from(head), body.as_slice()))
         });
         match result {
             Ok(e) | Err(e) => FfiError::from(e),
@@ -167,7 +176,10 @@ impl<P: Provider> ProviderAbi for ProviderAdapter<P> {
         });
         match result {
             Ok(decoder) => RResult::ROk(StreamDecoderAbi_TO::from_value(
-                DecoderAdapter { inner: decoder, poisoned: false },
+                DecoderAdapter {
+                    inner: decoder,
+                    poisoned: false,
+                },
                 TD_Opaque,
             )),
             Err(e) => RResult::RErr(e.into()),
@@ -222,7 +234,9 @@ impl<D: StreamDecoder> DecoderAdapter<D> {
 
 impl<D: StreamDecoder> StreamDecoderAbi for DecoderAdapter<D> {
     fn feed(&mut self, bytes: RSlice<'_, u8>) -> FfiStreamOutput {
-        self.run("stream_decoder.feed", |d, out| d.feed(bytes.as_slice(), out))
+        self.run("stream_decoder.feed", |d, out| {
+            d.feed(bytes.as_slice(), out)
+        })
     }
 
     fn finish(&mut self) -> FfiStreamOutput {
@@ -248,7 +262,11 @@ impl<P: Plugin> Entry<P> {
             Ok(Ok(json)) => RResult::ROk(json.into()),
             Ok(Err(e)) => RResult::RErr(format!("metadata did not serialize: {e}").into()),
             Err(payload) => RResult::RErr(
-                format!("plugin panicked in metadata: {}", panic_message(payload.as_ref())).into(),
+                format!(
+                    "plugin panicked in metadata: {}",
+                    panic_message(payload.as_ref())
+                )
+                .into(),
             ),
         }
     }
@@ -261,9 +279,10 @@ impl<P: Plugin> Entry<P> {
             P::instantiate(config)
         });
         match result {
-            Ok(provider) => {
-                RResult::ROk(ProviderAbi_TO::from_value(ProviderAdapter(provider), TD_Opaque))
-            }
+            Ok(provider) => RResult::ROk(ProviderAbi_TO::from_value(
+                ProviderAdapter(provider),
+                TD_Opaque,
+            )),
             Err(e) => RResult::RErr(e.into()),
         }
     }
@@ -273,8 +292,11 @@ impl<P: Plugin> Entry<P> {
             Ok(Ok(bytes)) => RResult::ROk(bytes.into()),
             Ok(Err(e)) => RResult::RErr(e.into()),
             Err(payload) => RResult::RErr(
-                format!("plugin panicked in extension: {}", panic_message(payload.as_ref()))
-                    .into(),
+                format!(
+                    "plugin panicked in extension: {}",
+                    panic_message(payload.as_ref())
+                )
+                .into(),
             ),
         }
     }

@@ -3,24 +3,29 @@
 use abi_stable::std_types::{ROption, RString, RVec};
 
 use crate::abi::{
-    FfiError, FfiHeader, FfiParsedResponse, FfiResponseHead, FfiSimulatedExchange,
-    FfiStreamOutput, FfiUpstreamRequest, SIMULATED_END_COMPLETE, SIMULATED_END_DROP,
-    SIMULATED_END_HANG,
+    FfiError, FfiHeader, FfiParsedResponse, FfiResponseHead, FfiSimulatedExchange, FfiStreamOutput,
+    FfiUpstreamRequest, SIMULATED_END_COMPLETE, SIMULATED_END_DROP, SIMULATED_END_HANG,
 };
 use crate::types::{
-    ErrorKind, Header, ParsedResponse, ProviderError, ResponseHead, ResponseInfo,
-    SimulatedEnd, SimulatedExchange, StreamOutput, UpstreamRequest,
+    ErrorKind, Header, ParsedResponse, ProviderError, ResponseHead, ResponseInfo, SimulatedEnd,
+    SimulatedExchange, StreamOutput, UpstreamRequest,
 };
 
 fn headers_to_ffi(headers: Vec<Header>) -> RVec<FfiHeader> {
     headers
         .into_iter()
-        .map(|(name, value)| FfiHeader { name: name.into(), value: value.into() })
+        .map(|(name, value)| FfiHeader {
+            name: name.into(),
+            value: value.into(),
+        })
         .collect()
 }
 
 fn headers_from_ffi(headers: &RVec<FfiHeader>) -> Vec<Header> {
-    headers.iter().map(|h| (h.name.to_string(), h.value.to_string())).collect()
+    headers
+        .iter()
+        .map(|h| (h.name.to_string(), h.value.to_string()))
+        .collect()
 }
 
 fn opt_to_ffi(value: Option<String>) -> ROption<RString> {
@@ -66,7 +71,11 @@ impl From<&FfiError> for ProviderError {
     fn from(e: &FfiError) -> Self {
         let kind = ErrorKind::parse(e.kind.as_str()).unwrap_or(ErrorKind::Internal);
         ProviderError {
-            status: if (100..=599).contains(&e.status) { e.status } else { kind.default_status() },
+            status: if (100..=599).contains(&e.status) {
+                e.status
+            } else {
+                kind.default_status()
+            },
             kind,
             message: e.message.to_string(),
             code: opt_from_ffi(&e.code),
@@ -136,19 +145,28 @@ impl From<FfiSimulatedExchange> for SimulatedExchange {
 
 impl From<&ResponseHead> for FfiResponseHead {
     fn from(h: &ResponseHead) -> Self {
-        FfiResponseHead { status: h.status, headers: headers_to_ffi(h.headers.clone()) }
+        FfiResponseHead {
+            status: h.status,
+            headers: headers_to_ffi(h.headers.clone()),
+        }
     }
 }
 
 impl From<&FfiResponseHead> for ResponseHead {
     fn from(h: &FfiResponseHead) -> Self {
-        ResponseHead { status: h.status, headers: headers_from_ffi(&h.headers) }
+        ResponseHead {
+            status: h.status,
+            headers: headers_from_ffi(&h.headers),
+        }
     }
 }
 
 impl From<ParsedResponse> for FfiParsedResponse {
     fn from(p: ParsedResponse) -> Self {
-        FfiParsedResponse { info: info_to_ffi(&p.info), body: p.body.into() }
+        FfiParsedResponse {
+            info: info_to_ffi(&p.info),
+            body: p.body.into(),
+        }
     }
 }
 

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 use abi_stable::std_types::{RResult, RSlice, RStr};
 
-use crate::abi::{FfiRequestInput, FfiResponseHead, PluginModuleRef, ProviderBox, StreamDecoderBox};
+use crate::abi::{
+    FfiRequestInput, FfiResponseHead, PluginModuleRef, ProviderBox, StreamDecoderBox,
+};
 use crate::convert::info_from_ffi;
 use crate::types::{
     AuthAction, AuthInput, DeploymentConfig, ErrorKind, ParsedResponse, PluginMetadata,
@@ -77,7 +79,10 @@ impl PluginHandle {
         module: PluginModuleRef,
         origin: PluginOrigin,
     ) -> Result<Self, PluginError> {
-        let err = |message: String| PluginError { origin: origin.clone(), message };
+        let err = |message: String| PluginError {
+            origin: origin.clone(),
+            message,
+        };
         let epoch = (module.abi_epoch())();
         if epoch != crate::ABI_EPOCH {
             return Err(err(format!(
@@ -89,15 +94,25 @@ impl PluginHandle {
             RResult::ROk(json) => json,
             RResult::RErr(e) => return Err(err(format!("metadata failed: {e}"))),
         };
-        let metadata: PluginMetadata = serde_json::from_str(json.as_str())
-            .map_err(|e| err(format!("metadata is not valid JSON of the expected shape: {e}")))?;
+        let metadata: PluginMetadata = serde_json::from_str(json.as_str()).map_err(|e| {
+            err(format!(
+                "metadata is not valid JSON of the expected shape: {e}"
+            ))
+        })?;
         if metadata.name.trim().is_empty() {
             return Err(err("metadata has an empty plugin name".to_owned()));
         }
         if metadata.providers.is_empty() {
-            return Err(err(format!("plugin '{}' declares no provider ids", metadata.name)));
+            return Err(err(format!(
+                "plugin '{}' declares no provider ids",
+                metadata.name
+            )));
         }
-        Ok(PluginHandle { module, metadata, origin })
+        Ok(PluginHandle {
+            module,
+            metadata,
+            origin,
+        })
     }
 
     pub fn metadata(&self) -> &PluginMetadata {
@@ -109,7 +124,10 @@ impl PluginHandle {
     }
 
     /// Creates the provider object of one deployment.
-    pub fn instantiate(&self, config: &DeploymentConfig) -> Result<ProviderInstance, ProviderError> {
+    pub fn instantiate(
+        &self,
+        config: &DeploymentConfig,
+    ) -> Result<ProviderInstance, ProviderError> {
         let json = serde_json::to_string(config)
             .map_err(|e| ProviderError::new(ErrorKind::Internal, e.to_string()))?;
         match (self.module.instantiate())(RStr::from_str(&json)) {
@@ -166,7 +184,10 @@ impl ProviderInstance {
         head: &ResponseHead,
         body: &[u8],
     ) -> Result<ParsedResponse, ProviderError> {
-        match self.inner.parse_response(&FfiResponseHead::from(head), RSlice::from_slice(body)) {
+        match self
+            .inner
+            .parse_response(&FfiResponseHead::from(head), RSlice::from_slice(body))
+        {
             RResult::ROk(parsed) => Ok(ParsedResponse {
                 info: info_from_ffi(parsed.info.as_slice())?,
                 body: parsed.body.into(),
@@ -176,7 +197,9 @@ impl ProviderInstance {
     }
 
     pub fn classify_error(&self, head: &ResponseHead, body: &[u8]) -> ProviderError {
-        let e = self.inner.classify_error(&FfiResponseHead::from(head), RSlice::from_slice(body));
+        let e = self
+            .inner
+            .classify_error(&FfiResponseHead::from(head), RSlice::from_slice(body));
         ProviderError::from(&e)
     }
 
@@ -196,7 +219,10 @@ impl ProviderInstance {
             .map_err(|e| ProviderError::new(ErrorKind::Internal, e.to_string()))?;
         match self.inner.auth_step(RSlice::from_slice(&json)) {
             RResult::ROk(bytes) => serde_json::from_slice(bytes.as_slice()).map_err(|e| {
-                ProviderError::new(ErrorKind::Internal, format!("plugin sent a bad auth action: {e}"))
+                ProviderError::new(
+                    ErrorKind::Internal,
+                    format!("plugin sent a bad auth action: {e}"),
+                )
             }),
             RResult::RErr(e) => Err(ProviderError::from(&e)),
         }
@@ -210,7 +236,8 @@ pub struct StreamDecoderInstance {
 
 impl fmt::Debug for StreamDecoderInstance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StreamDecoderInstance").finish_non_exhaustive()
+        f.debug_struct("StreamDecoderInstance")
+            .finish_non_exhaustive()
     }
 }
 
@@ -222,7 +249,12 @@ fn output_from_ffi(out: crate::abi::FfiStreamOutput) -> StreamOutput {
     StreamOutput {
         sse: out.sse.into(),
         info,
-        error: out.error.as_ref().map(ProviderError::from).into_option().or(info_error),
+        error: out
+            .error
+            .as_ref()
+            .map(ProviderError::from)
+            .into_option()
+            .or(info_error),
         done: out.done,
     }
 }

@@ -38,7 +38,7 @@ pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Items the export macro refers to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use abi_stable::library::{LibHeader, RootModuleResult, __call_root_module_loader};
+    pub use abi_stable::library::{__call_root_module_loader, LibHeader, RootModuleResult};
 
     /// The abi_stable library header of a plugin whose root module `ctor` returns.
     pub const fn lib_header(ctor: extern "C" fn() -> RootModuleResult) -> LibHeader {

@@ -26,7 +26,10 @@ pub const PLUGIN_FILE_PREFIX: &str = "switchyard_provider_";
 /// Loads one plugin file.
 pub fn load_plugin(path: &Path) -> Result<PluginHandle, PluginError> {
     let origin = PluginOrigin::File(path.to_path_buf());
-    let err = |message: String| PluginError { origin: origin.clone(), message };
+    let err = |message: String| PluginError {
+        origin: origin.clone(),
+        message,
+    };
 
     if !path.is_file() {
         return Err(err("no such plugin file".to_owned()));
@@ -40,9 +43,11 @@ pub fn load_plugin(path: &Path) -> Result<PluginHandle, PluginError> {
     // SAFETY: the symbol is declared by `export_provider!` as `extern "C" fn() -> u32`; a file
     // exporting the same name with another type is not a switchyard plugin of any epoch.
     let epoch = unsafe {
-        let symbol = library.get::<extern "C" fn() -> u32>(EPOCH_SYMBOL).map_err(|_| {
-            err("not a switchyard plugin (no `switchyard_abi_epoch` symbol)".to_owned())
-        })?;
+        let symbol = library
+            .get::<extern "C" fn() -> u32>(EPOCH_SYMBOL)
+            .map_err(|_| {
+                err("not a switchyard plugin (no `switchyard_abi_epoch` symbol)".to_owned())
+            })?;
         symbol()
     };
     if epoch != crate::ABI_EPOCH {
@@ -56,11 +61,18 @@ pub fn load_plugin(path: &Path) -> Result<PluginHandle, PluginError> {
     // Plugins are never unloaded: their code backs 'static trait objects.
     std::mem::forget(library);
 
-    let header = lib_header_from_path(path)
-        .map_err(|e| err(format!("abi_stable header rejected: {}", one_line(&e.to_string()))))?;
-    let module = header
-        .init_root_module::<PluginModuleRef>()
-        .map_err(|e| err(format!("incompatible plugin layout: {}", one_line(&e.to_string()))))?;
+    let header = lib_header_from_path(path).map_err(|e| {
+        err(format!(
+            "abi_stable header rejected: {}",
+            one_line(&e.to_string())
+        ))
+    })?;
+    let module = header.init_root_module::<PluginModuleRef>().map_err(|e| {
+        err(format!(
+            "incompatible plugin layout: {}",
+            one_line(&e.to_string())
+        ))
+    })?;
     PluginHandle::from_module(module, origin)
 }
 
@@ -82,7 +94,9 @@ fn is_plugin_file_name(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return false;
     };
-    let stem = name.strip_prefix(std::env::consts::DLL_PREFIX).unwrap_or(name);
+    let stem = name
+        .strip_prefix(std::env::consts::DLL_PREFIX)
+        .unwrap_or(name);
     stem.starts_with(PLUGIN_FILE_PREFIX)
         && name.ends_with(std::env::consts::DLL_SUFFIX)
         && !name.contains(".so.")
@@ -100,8 +114,12 @@ mod tests {
     fn plugin_file_names_follow_the_prefix_and_suffix() {
         let so = std::env::consts::DLL_SUFFIX;
         let lib = std::env::consts::DLL_PREFIX;
-        assert!(is_plugin_file_name(Path::new(&format!("{lib}switchyard_provider_openai{so}"))));
+        assert!(is_plugin_file_name(Path::new(&format!(
+            "{lib}switchyard_provider_openai{so}"
+        ))));
         assert!(!is_plugin_file_name(Path::new(&format!("{lib}other{so}"))));
-        assert!(!is_plugin_file_name(Path::new(&format!("{lib}switchyard_provider_x.rlib"))));
+        assert!(!is_plugin_file_name(Path::new(&format!(
+            "{lib}switchyard_provider_x.rlib"
+        ))));
     }
 }

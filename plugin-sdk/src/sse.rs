@@ -165,7 +165,13 @@ mod tests {
     #[test]
     fn final_event_without_blank_line_is_delivered() {
         let events = collect(&mut SseReader::default(), &[b"data: last"]);
-        assert_eq!(events, vec![SseEvent { event: String::new(), data: b"last".to_vec() }]);
+        assert_eq!(
+            events,
+            vec![SseEvent {
+                event: String::new(),
+                data: b"last".to_vec()
+            }]
+        );
     }
 
     #[test]

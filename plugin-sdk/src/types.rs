@@ -76,7 +76,9 @@ impl ErrorKind {
 
     /// Parses a wire name; unknown names (from a newer plugin) are `None`.
     pub fn parse(name: &str) -> Option<ErrorKind> {
-        ErrorKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+        ErrorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
     }
 
     /// The HTTP status a client sees for this class when the upstream gave none.
@@ -259,7 +261,9 @@ impl ResponseHead {
     /// `Retry-After` (seconds or HTTP date is not supported: seconds only) or `retry-after-ms`,
     /// in milliseconds.
     pub fn retry_after_ms(&self) -> Option<u64> {
-        if let Some(ms) = self.header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok())
+        if let Some(ms) = self
+            .header("retry-after-ms")
+            .and_then(|v| v.trim().parse::<f64>().ok())
         {
             if ms.is_finite() && ms >= 0.0 {
                 return Some(ms as u64);
@@ -440,7 +444,10 @@ pub enum AuthAction {
         body: String,
     },
     /// Use this token until `expires_at_unix_ms`; it arrives as `RequestContext::auth_token`.
-    Token { token: String, expires_at_unix_ms: u64 },
+    Token {
+        token: String,
+        expires_at_unix_ms: u64,
+    },
 }
 
 /// A model the plugin knows, for the host's catalog.

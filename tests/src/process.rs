@@ -1,0 +1,160 @@
+//! Starting the real `switchyard` binary for a test, and stopping it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::switchyard_bin;
+
+/// How long a gateway may take to print its "listening" line.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `switchyard serve`, killed when dropped.
+#[derive(Debug)]
+pub struct RunningGateway {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`
+    pub base_url: String,
+    stderr_path: PathBuf,
+    _dir: tempfile::TempDir,
+    /// Time from spawn to the "listening" line.
+    pub startup: Duration,
+}
+
+impl RunningGateway {
+    /// Writes `config_yaml` to a temp file and serves it with the plugins in `plugin_dir`, on an
+    /// ephemeral loopback port.
+    pub fn start(config_yaml: &str, plugin_dir: &Path) -> RunningGateway {
+        Self::start_with(Some(config_yaml), plugin_dir, &[], &[])
+    }
+
+    /// Full control: `config_yaml: None` serves the embedded quickstart; `env` adds variables.
+    pub fn start_with(
+        config_yaml: Option<&str>,
+        plugin_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> RunningGateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stderr_path = dir.path().join("stderr.log");
+        let mut cmd = Command::new(switchyard_bin());
+        cmd.arg("serve");
+        if let Some(yaml) = config_yaml {
+            let config_path = dir.path().join("config.yaml");
+            std::fs::write(&config_path, yaml).expect("write config");
+            cmd.arg("--config").arg(&config_path);
+        }
+        cmd.arg("--plugin-dir")
+            .arg(plugin_dir)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(extra_args)
+            .env_remove("SWITCHYARD_CONFIG")
+            .env_remove("SWITCHYARD_PLUGIN_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).expect("stderr file"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let started = Instant::now();
+        let mut child = cmd.spawn().expect("spawn switchyard");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("switchyard listening on ") {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        let base_url = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                panic!(
+                    "switchyard did not start (exit: {status:?}); stderr:\n{}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                );
+            }
+        };
+        RunningGateway {
+            child: Some(child),
+            base_url,
+            stderr_path,
+            _dir: dir,
+            startup: started.elapsed(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Everything the gateway logged so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Resident set size of the process, in KiB (Linux `/proc`).
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs `switchyard ARGS` to completion (for the CLI subcommands).
+pub fn run_switchyard(args: &[&str]) -> Output {
+    Command::new(switchyard_bin())
+        .args(args)
+        .env_remove("SWITCHYARD_CONFIG")
+        .env_remove("SWITCHYARD_PLUGIN_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run switchyard")
+}

@@ -1,0 +1,299 @@
+//! An OpenAI-compatible upstream that runs inside a test, with faults chosen by path prefix
+//! (the same scheme as the LiteLLM reference recordings):
+//!
+//! | `api_base` | behaviour |
+//! |---|---|
+//! | `http://ADDR/v1` | normal answers (stream and non-stream) |
+//! | `http://ADDR/fail429/v1` | 429 with `Retry-After: 7` |
+//! | `http://ADDR/fail500/v1` | 500 |
+//! | `http://ADDR/hang/v1` | never answers |
+//! | `http://ADDR/drop/v1` | streams two chunks, then breaks the connection |
+//! | `http://ADDR/slow/v1` | streams 50 chunks, 100 ms apart |
+//!
+//! It records every request, and counts streams whose client went away.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// One request as the upstream saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: serde_json::Value,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    requests: Mutex<Vec<Recorded>>,
+    streams_started: AtomicUsize,
+    streams_finished: AtomicUsize,
+    streams_cancelled: AtomicUsize,
+}
+
+/// A running fake upstream.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+}
+
+impl Upstream {
+    /// Starts the server on an ephemeral loopback port, on the current tokio runtime.
+    pub async fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
+        let addr = listener.local_addr().expect("upstream addr");
+        let state = Arc::new(State::default());
+        let accept_state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = accept_state.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handle(req, state).await) }
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Upstream { addr, state }
+    }
+
+    /// `api_base` for a behaviour prefix (`""`, `"fail429"`, `"hang"`, ...).
+    pub fn api_base(&self, prefix: &str) -> String {
+        if prefix.is_empty() {
+            format!("http://{}/v1", self.addr)
+        } else {
+            format!("http://{}/{prefix}/v1", self.addr)
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    pub fn streams_started(&self) -> usize {
+        self.state.streams_started.load(Ordering::SeqCst)
+    }
+
+    pub fn streams_finished(&self) -> usize {
+        self.state.streams_finished.load(Ordering::SeqCst)
+    }
+
+    /// Streams whose reader went away before the end.
+    pub fn streams_cancelled(&self) -> usize {
+        self.state.streams_cancelled.load(Ordering::SeqCst)
+    }
+}
+
+fn json(status: u16, value: serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(value.to_string()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    response
+}
+
+fn completion(model: &str, content: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": "chatcmpl-upstream-1",
+        "object": "chat.completion",
+        "created": 1_700_000_000u64,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": content},
+            "finish_reason": "stop"
+        }],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18,
+                  "prompt_tokens_details": {"cached_tokens": 3},
+                  "completion_tokens_details": {"reasoning_tokens": 2}}
+    })
+}
+
+fn chunk(model: &str, delta: serde_json::Value, finish: Option<&str>) -> Bytes {
+    let v = serde_json::json!({
+        "id": "chatcmpl-upstream-1", "object": "chat.completion.chunk", "created": 1_700_000_000u64,
+        "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        "usage": null
+    });
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+fn usage_chunk(model: &str) -> Bytes {
+    let v = serde_json::json!({
+        "id": "chatcmpl-upstream-1", "object": "chat.completion.chunk", "created": 1_700_000_000u64,
+        "model": model, "choices": [],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    });
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let bytes = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    state.requests.lock().unwrap().push(Recorded {
+        method,
+        path: path.clone(),
+        headers,
+        body: body.clone(),
+    });
+
+    let prefix = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let model = body["model"].as_str().unwrap_or("unknown").to_owned();
+    let stream = body["stream"].as_bool().unwrap_or(false);
+
+    match prefix.as_str() {
+        "fail429" => {
+            let mut r = json(
+                429,
+                serde_json::json!({"error": {"message": "Rate limit reached for requests",
+                    "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
+            );
+            r.headers_mut().insert("retry-after", "7".parse().unwrap());
+            return r;
+        }
+        "fail500" => {
+            return json(
+                500,
+                serde_json::json!({"error": {"message": "The server had an error",
+                    "type": "server_error", "param": null, "code": null}}),
+            )
+        }
+        "hang" => {
+            std::future::pending::<()>().await;
+        }
+        _ => {}
+    }
+    if !path.ends_with("/chat/completions") {
+        return json(
+            404,
+            serde_json::json!({"error": {"message": "no such path", "type": "invalid_request_error"}}),
+        );
+    }
+    if !stream {
+        let content = format!("Hello from upstream to {model}");
+        return json(200, completion(&model, &content));
+    }
+
+    let (chunks, delay, drop_after) = match prefix.as_str() {
+        "slow" => (50, Duration::from_millis(100), None),
+        "drop" => (10, Duration::from_millis(20), Some(2)),
+        _ => (3, Duration::ZERO, None),
+    };
+    let include_usage = body["stream_options"]["include_usage"]
+        .as_bool()
+        .unwrap_or(false);
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(1);
+    state.streams_started.fetch_add(1, Ordering::SeqCst);
+    tokio::spawn(async move {
+        let send = |b: Bytes| tx.send(Ok(Frame::data(b)));
+        let mut ok = send(chunk(
+            &model,
+            serde_json::json!({"role": "assistant", "content": ""}),
+            None,
+        ))
+        .await
+        .is_ok();
+        for i in 0..chunks {
+            if !ok {
+                break;
+            }
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if Some(i) == drop_after {
+                let _ = tx
+                    .send(Err(std::io::Error::other("dropped on purpose")))
+                    .await;
+                return;
+            }
+            ok = send(chunk(
+                &model,
+                serde_json::json!({"content": format!("w{i} ")}),
+                None,
+            ))
+            .await
+            .is_ok();
+        }
+        if ok {
+            ok = send(chunk(&model, serde_json::json!({}), Some("stop")))
+                .await
+                .is_ok();
+        }
+        if ok && include_usage {
+            ok = send(usage_chunk(&model)).await.is_ok();
+        }
+        if ok {
+            ok = send(Bytes::from_static(b"data: [DONE]\n\n")).await.is_ok();
+        }
+        // The reader dropping its end is how a cancelled upstream request shows here.
+        if ok {
+            state.streams_finished.fetch_add(1, Ordering::SeqCst);
+        } else {
+            state.streams_cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let mut rx = rx;
+    let body = StreamBody::new(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))).boxed();
+    let mut response = Response::new(body);
+    response
+        .headers_mut()
+        .insert("content-type", "text/event-stream".parse().unwrap());
+    response
+}
