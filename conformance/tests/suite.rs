@@ -1,0 +1,80 @@
+//! `cargo test` runs the conformance suite over every provider plugin in `providers/`, through
+//! the built plugin files and the host's loader.
+
+use std::path::{Path, PathBuf};
+
+use switchyard_conformance::{default_fixtures_dir, run, Report, RunOptions};
+use switchyard_e2e::plugin_file;
+use switchyard_plugin_sdk::loader::load_plugin;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn suite(lib: &str, expectations: &str) -> Report {
+    let plugin = load_plugin(&plugin_file(lib)).unwrap_or_else(|e| panic!("{e}"));
+    let root = workspace_root();
+    let opts = RunOptions {
+        fixtures_dir: default_fixtures_dir(&root),
+        expectations_dir: root.join("conformance/expectations").join(expectations),
+        filter: None,
+        random_splits: 16,
+    };
+    let report = run(&plugin, &opts).unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", report.table());
+    report
+}
+
+#[test]
+fn openai_plugin_passes_its_suite() {
+    let report = suite("switchyard_provider_openai", "openai");
+    assert_eq!(report.failures(), 0, "{}", report.table());
+    assert_eq!(
+        report.covered["openai"] + report.skipped["openai"],
+        14,
+        "every recorded openai fixture is accounted for"
+    );
+}
+
+#[test]
+fn mock_plugin_passes_its_suite() {
+    let report = suite("switchyard_provider_mock", "mock");
+    assert_eq!(report.failures(), 0, "{}", report.table());
+    assert!(report.results.len() > 5);
+}
+
+/// The suite is only worth something if it fails a broken plugin, and says where.
+#[test]
+fn a_deliberately_broken_plugin_fails_with_readable_diffs() {
+    let report = suite("switchyard_testplugin_broken_openai", "openai");
+    let failed = |case: &str| {
+        report
+            .results
+            .iter()
+            .find(|r| r.name == case)
+            .filter(|r| !r.passed)
+            .map(|r| r.detail.clone())
+            .unwrap_or_else(|| panic!("{case} should fail:\n{}", report.table()))
+    };
+    // Wrong header.
+    let detail = failed("chat_text/text");
+    assert_eq!(
+        detail,
+        "upstream request /headers/authorization: expected \"Bearer sk-conformance\", missing"
+    );
+    // Dropped usage.
+    let detail = failed("chat_reasoning/reasoning-tokens-in-usage");
+    assert!(detail.starts_with("info/usage: expected"), "{detail}");
+    // A decoder that loses the last chunk.
+    let detail = failed("chat_stream_text/stream-with-usage-chunk");
+    assert_eq!(detail, "stream/done: expected true, got false");
+    // Errors are still classified right: those cases pass.
+    assert!(report
+        .results
+        .iter()
+        .any(|r| r.name == "chat_error_404/404-model-not-found" && r.passed));
+    assert!(report.failures() >= 10, "{}", report.table());
+}
