@@ -78,3 +78,49 @@ fn a_deliberately_broken_plugin_fails_with_readable_diffs() {
         .any(|r| r.name == "chat_error_404/404-model-not-found" && r.passed));
     assert!(report.failures() >= 10, "{}", report.table());
 }
+
+#[derive(serde::Deserialize)]
+struct Unclaimed {
+    folder: String,
+    reason: String,
+}
+
+/// Every folder of recorded fixtures is either claimed by a plugin's suite (which then must
+/// cover or skip each file in it) or listed as unclaimed with a reason — and not both.
+#[test]
+fn every_recorded_fixture_folder_is_claimed_or_listed() {
+    let root = workspace_root();
+    let expectations = root.join("conformance/expectations");
+    let mut claimed = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&expectations).unwrap() {
+        let suite_file = entry.unwrap().path().join("suite.yaml");
+        if suite_file.is_file() {
+            let suite: switchyard_conformance::expectation::SuiteFile =
+                serde_yaml::from_str(&std::fs::read_to_string(&suite_file).unwrap()).unwrap();
+            claimed.extend(suite.fixtures);
+        }
+    }
+    let unclaimed: Vec<Unclaimed> = serde_yaml::from_str(
+        &std::fs::read_to_string(expectations.join("unclaimed.yaml")).unwrap(),
+    )
+    .unwrap();
+    let fixtures = default_fixtures_dir(&root);
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_dir() || path.file_name().is_some_and(|n| n == "LICENSES") {
+            continue;
+        }
+        let folder = path.file_name().unwrap().to_string_lossy().into_owned();
+        let listed = unclaimed.iter().find(|u| u.folder == folder);
+        match (claimed.contains(&folder), listed) {
+            (true, None) => {}
+            (false, Some(u)) => assert!(u.reason.len() > 10, "{folder}: give a reason"),
+            (true, Some(_)) => {
+                panic!("{folder} is claimed by a suite and still listed as unclaimed")
+            }
+            (false, None) => {
+                panic!("{folder}: no plugin suite claims it and unclaimed.yaml does not list it")
+            }
+        }
+    }
+}
