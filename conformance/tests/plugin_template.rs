@@ -6,7 +6,7 @@ use std::process::Command;
 
 use switchyard_conformance::{run, RunOptions};
 use switchyard_e2e::process::run_switchyard;
-use switchyard_e2e::target_dir;
+use switchyard_e2e::{plugin_file_name, target_dir};
 use switchyard_plugin_sdk::loader::load_plugin;
 
 fn template_dir() -> PathBuf {
@@ -26,11 +26,8 @@ fn build_template() -> PathBuf {
         .status()
         .expect("run cargo");
     assert!(status.success(), "building examples/plugin-template failed");
-    out.join("debug").join(format!(
-        "{}switchyard_provider_acme{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ))
+    out.join("debug")
+        .join(plugin_file_name("switchyard_provider_acme"))
 }
 
 #[test]

@@ -41,14 +41,21 @@ fn require(path: PathBuf, package: &str) -> PathBuf {
     path
 }
 
-/// The plugin file of a crate (`switchyard_provider_mock` → `target/debug/libswitchyard_provider_mock.so`).
-pub fn plugin_file(lib_name: &str) -> PathBuf {
-    let file = format!(
+/// `lib<name>.so` (`.dylib`, `.dll`): the platform's file name of a plugin library.
+pub fn plugin_file_name(lib_name: &str) -> String {
+    format!(
         "{}{lib_name}{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
-    );
-    require(target_dir().join(file), &lib_name.replace('_', "-"))
+    )
+}
+
+/// The plugin file of a crate (`switchyard_provider_mock` → `target/debug/libswitchyard_provider_mock.so`).
+pub fn plugin_file(lib_name: &str) -> PathBuf {
+    require(
+        target_dir().join(plugin_file_name(lib_name)),
+        &lib_name.replace('_', "-"),
+    )
 }
 
 /// The `switchyard` binary.

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use switchyard_e2e::process::{run_switchyard, RunningGateway};
 use switchyard_e2e::upstream::Upstream;
-use switchyard_e2e::{plugin_file, target_dir};
+use switchyard_e2e::{plugin_file, plugin_file_name, target_dir};
 
 const KEY: &str = "sk-test-master-0123456789";
 
@@ -540,11 +540,7 @@ async fn sigterm_lets_an_in_flight_stream_finish() {
 }
 
 fn copy_into(dir: &std::path::Path, from: PathBuf, name: &str) -> PathBuf {
-    let to = dir.join(format!(
-        "{}{name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ));
+    let to = dir.join(plugin_file_name(name));
     std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
     to
 }
@@ -589,31 +585,36 @@ async fn a_panicking_plugin_fails_its_request_and_the_host_keeps_serving() {
     }
 }
 
+/// Runs `serve` on a plugin directory that must be refused; returns the error line and stderr.
+fn startup_error(plugin_dir: &std::path::Path) -> (String, String) {
+    let out = run_switchyard(&[
+        "serve",
+        "--plugin-dir",
+        plugin_dir.to_str().unwrap(),
+        "--port",
+        "0",
+    ]);
+    assert!(!out.status.success(), "startup must fail");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let line = err
+        .lines()
+        .find(|l| l.contains("error:"))
+        .expect("an error line")
+        .to_owned();
+    (line, err)
+}
+
 #[test]
 fn broken_plugin_files_stop_startup_with_one_line_naming_the_file() {
     let mock = plugin_file("switchyard_provider_mock");
 
     let dir = tempfile::tempdir().unwrap();
     copy_into(dir.path(), mock.clone(), "switchyard_provider_mock");
-    let bogus = dir.path().join(format!(
-        "{}switchyard_provider_bogus{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ));
+    let bogus = dir
+        .path()
+        .join(plugin_file_name("switchyard_provider_bogus"));
     std::fs::write(&bogus, b"definitely not an ELF file").unwrap();
-    let out = run_switchyard(&[
-        "serve",
-        "--plugin-dir",
-        dir.path().to_str().unwrap(),
-        "--port",
-        "0",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    let line = err
-        .lines()
-        .find(|l| l.contains("error:"))
-        .expect("an error line");
+    let (line, err) = startup_error(dir.path());
     assert!(line.contains(bogus.to_str().unwrap()), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
@@ -623,19 +624,7 @@ fn broken_plugin_files_stop_startup_with_one_line_naming_the_file() {
         plugin_file("switchyard_testplugin_future_epoch"),
         "switchyard_provider_future",
     );
-    let out = run_switchyard(&[
-        "serve",
-        "--plugin-dir",
-        dir.path().to_str().unwrap(),
-        "--port",
-        "0",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    let line = err
-        .lines()
-        .find(|l| l.contains("error:"))
-        .expect("an error line");
+    let (line, err) = startup_error(dir.path());
     assert!(
         line.contains(future.to_str().unwrap()) && line.contains("epoch 2"),
         "{err}"
