@@ -207,7 +207,7 @@ fn new_request_id<B>(req: &Request<B>) -> String {
             return id.to_owned();
         }
     }
-    format!("chatcmpl-{:032x}", rand::random::<u128>())
+    format!("{:032x}", rand::random::<u128>())
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a key matched.
