@@ -124,3 +124,13 @@ fn every_recorded_fixture_folder_is_claimed_or_listed() {
         }
     }
 }
+
+#[test]
+fn anthropic_plugin_passes_its_suite() {
+    let report = suite("switchyard_provider_anthropic", "anthropic");
+    assert_eq!(report.failures(), 0, "{}", report.table());
+    assert_eq!(
+        report.covered["anthropic"], 9,
+        "every recorded anthropic fixture is covered"
+    );
+}
