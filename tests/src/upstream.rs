@@ -297,3 +297,91 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
         .insert("content-type", "text/event-stream".parse().unwrap());
     response
 }
+
+/// One canned upstream answer.
+#[derive(Debug, Clone)]
+pub struct Canned {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// An upstream that answers every request with the next canned response (the last one
+/// repeats), recording the requests: for replaying recorded provider traffic through the host.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl Replay {
+    pub async fn start(answers: Vec<Canned>) -> Replay {
+        assert!(!answers.is_empty(), "a replay needs at least one answer");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind replay upstream");
+        let addr = listener.local_addr().expect("replay addr");
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let served = Arc::new(AtomicUsize::new(0));
+        let answers = Arc::new(answers);
+        let (req_log, accept_answers) = (requests.clone(), answers.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (log, answers, served) =
+                    (req_log.clone(), accept_answers.clone(), served.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let (log, answers, served) = (log.clone(), answers.clone(), served.clone());
+                        async move {
+                            let method = req.method().to_string();
+                            let path = req.uri().to_string();
+                            let headers = req
+                                .headers()
+                                .iter()
+                                .map(|(n, v)| {
+                                    (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())
+                                })
+                                .collect();
+                            let bytes = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let body =
+                                serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+                            log.lock().unwrap().push(Recorded {
+                                method,
+                                path,
+                                headers,
+                                body,
+                            });
+                            let i = served.fetch_add(1, Ordering::SeqCst).min(answers.len() - 1);
+                            let answer = &answers[i];
+                            let mut r: Response<Body> = Response::new(
+                                Full::new(Bytes::from(answer.body.clone()))
+                                    .map_err(|never| match never {})
+                                    .boxed(),
+                            );
+                            *r.status_mut() = hyper::StatusCode::from_u16(answer.status).unwrap();
+                            r.headers_mut()
+                                .insert("content-type", answer.content_type.parse().unwrap());
+                            Ok::<_, Infallible>(r)
+                        }
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Replay { addr, requests }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+}

@@ -1,0 +1,115 @@
+//! End-to-end per provider: the real `switchyard` binary and plugin files, an upstream on
+//! loopback that replays a recorded provider response, an OpenAI client request in front.
+
+use serde_json::{json, Value};
+use switchyard_conformance::default_fixtures_dir;
+use switchyard_conformance::recorded::read_recording;
+use switchyard_e2e::process::RunningGateway;
+use switchyard_e2e::target_dir;
+use switchyard_e2e::upstream::{Canned, Replay};
+
+fn recorded_answer(fixture: &str, interaction: usize) -> Canned {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let recording = read_recording(&default_fixtures_dir(&root).join(fixture)).unwrap();
+    let response = &recording.interactions[interaction].response;
+    Canned {
+        status: response.status,
+        content_type: response
+            .header("content-type")
+            .unwrap_or("application/json")
+            .to_owned(),
+        body: response.body.clone(),
+    }
+}
+
+async fn gateway_for(model: &str, replay: &Replay) -> RunningGateway {
+    let yaml = format!(
+        "model_list:\n  - model_name: claude\n    litellm_params:\n      model: {model}\n      \
+         api_base: http://{}\n      api_key: sk-ant-e2e\n",
+        replay.addr
+    );
+    RunningGateway::start(&yaml, &target_dir())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_through_the_host_non_stream_and_stream() {
+    let replay = Replay::start(vec![
+        recorded_answer("anthropic/messages_text__pydantic-ai.yaml", 0),
+        recorded_answer("anthropic/messages_stream_text__llm-anthropic.yaml", 0),
+    ])
+    .await;
+    let gw = gateway_for("anthropic/claude-haiku-4-5", &replay).await;
+    let client = switchyard_e2e::http_client();
+
+    let r: Value = client
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "claude", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        r["choices"][0]["message"]["content"],
+        "The capital of France is Paris."
+    );
+    assert_eq!(r["usage"]["total_tokens"], 30);
+    let sent = &replay.requests()[0];
+    assert_eq!(sent.path, "/v1/messages");
+    assert_eq!(sent.header("x-api-key"), Some("sk-ant-e2e"));
+    assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(sent.body["system"], "Be brief.");
+    assert_eq!(sent.body["model"], "claude-haiku-4-5");
+
+    let text = client
+        .post(gw.url("/v1/chat/completions"))
+        .json(
+            &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "Say just hello"}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let chunks: Vec<Value> = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(content, "Hello");
+    assert_eq!(chunks.last().unwrap()["usage"]["total_tokens"], 14);
+    assert!(text.ends_with("data: [DONE]\n\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_error_keeps_its_class_through_the_host() {
+    let replay = Replay::start(vec![recorded_answer(
+        "anthropic/messages_error_401_authentication__dd-trace-py.yaml",
+        0,
+    )])
+    .await;
+    let gw = gateway_for("anthropic/claude-3-opus-20240229", &replay).await;
+    let r = switchyard_e2e::http_client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["type"], "authentication_error");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("invalid x-api-key"));
+    assert!(!e.to_string().contains("sk-ant-e2e"));
+}
