@@ -252,196 +252,317 @@ pub fn classify_error(provider: &str, head: &ResponseHead, body: &[u8]) -> Provi
     e
 }
 
-/// Reads the side data of an OpenAI `chat.completion` or `chat.completion.chunk` object.
-fn info_from_object(v: &Value) -> ResponseInfo {
-    let mut info = ResponseInfo::default();
-    if let Some(usage) = v.get("usage").filter(|u| !u.is_null()) {
-        info.usage = usage_from_json(usage).or_else(|| {
-            // Groq reports stream usage only inside `x_groq.usage`.
-            v.get("x_groq")
-                .and_then(|x| x.get("usage"))
-                .and_then(usage_from_json)
-        });
-    } else if let Some(usage) = v.get("x_groq").and_then(|x| x.get("usage")) {
-        info.usage = usage_from_json(usage);
-    }
-    info.finish_reason = v
-        .get("choices")
-        .and_then(|c| c.get(0))
-        .and_then(|c| c.get("finish_reason"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    info.model = v
-        .get("model")
-        .and_then(Value::as_str)
-        .filter(|m| !m.is_empty())
-        .map(str::to_owned);
-    info
+/// The members of a `chat.completion` or `chat.completion.chunk` object that carry side data.
+/// Everything else (messages, deltas, logprobs) is skipped by the parser without being built,
+/// which keeps a parse cheap however long the content is.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct ChatView {
+    model: Option<Value>,
+    usage: Option<Value>,
+    choices: Option<Vec<ChoiceView>>,
+    error: Option<Value>,
+    /// Groq reports stream usage only in `x_groq.usage`.
+    x_groq: Option<XGroqView>,
 }
 
-/// Parses an OpenAI `chat.completion` body (2xx). The body is passed on as the upstream sent it.
-pub fn parse_chat_response(provider: &str, body: &[u8]) -> Result<ParsedResponse, ProviderError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        ProviderError::bad_response(format!("{provider}: response is not valid JSON: {e}"))
-    })?;
-    if v.get("error").is_some_and(|e| !e.is_null()) && v.get("choices").is_none() {
-        let head = ResponseHead {
-            status: 500,
-            headers: Vec::new(),
-        };
-        return Err(classify_error(provider, &head, body));
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct ChoiceView {
+    index: Option<Value>,
+    finish_reason: Option<Value>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct XGroqView {
+    usage: Option<Value>,
+}
+
+impl ChatView {
+    fn info(&self) -> ResponseInfo {
+        let usage = self.usage.as_ref().and_then(usage_from_json).or_else(|| {
+            self.x_groq
+                .as_ref()
+                .and_then(|x| x.usage.as_ref())
+                .and_then(usage_from_json)
+        });
+        // With `n > 1` the choices finish separately; the response's finish reason is choice 0's.
+        let finish_reason = self
+            .choices
+            .iter()
+            .flatten()
+            .find(|c| c.index.as_ref().is_none_or(|i| i.as_u64() == Some(0)))
+            .and_then(|c| c.finish_reason.as_ref())
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned);
+        let model = self
+            .model
+            .as_ref()
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned);
+        ResponseInfo {
+            usage,
+            finish_reason,
+            model,
+        }
     }
-    if !v.get("choices").is_some_and(Value::is_array) {
+}
+
+/// The HTTP status an error object names (`status_code`, `status` or a numeric `code`, as
+/// Groq, OpenRouter and Azure spell it), else 500: an error inside a 2xx body is the
+/// upstream's failure unless it says otherwise.
+fn error_object_status(error: &Value) -> u16 {
+    ["status_code", "status", "code"]
+        .iter()
+        .find_map(|key| {
+            let v = error.get(key)?;
+            let n = v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))?;
+            u16::try_from(n).ok().filter(|s| (400..600).contains(s))
+        })
+        .unwrap_or(500)
+}
+
+fn classify_embedded_error(provider: &str, status: u16, body: &[u8]) -> ProviderError {
+    let head = ResponseHead {
+        status,
+        headers: Vec::new(),
+    };
+    classify_error(provider, &head, body)
+}
+
+/// Parses an OpenAI `chat.completion` body (2xx). The body is passed on as the upstream sent
+/// it; `info` holds the usage, choice 0's finish reason and the model the upstream reported.
+/// An error object in place of `choices` (some OpenAI-compatible servers answer 200 with one)
+/// is classified like an error response.
+pub fn parse_chat_response(provider: &str, body: &[u8]) -> Result<ParsedResponse, ProviderError> {
+    let view: ChatView = serde_json::from_slice(body).map_err(|e| {
+        ProviderError::bad_response(format!(
+            "{provider}: response is not a valid chat.completion JSON object: {e}"
+        ))
+    })?;
+    if view.choices.is_none() {
+        if let Some(error) = &view.error {
+            return Err(classify_embedded_error(
+                provider,
+                error_object_status(error),
+                body,
+            ));
+        }
         return Err(ProviderError::bad_response(format!(
             "{provider}: response has no 'choices' array"
         )));
     }
     Ok(ParsedResponse {
         body: body.to_vec(),
-        info: info_from_object(&v),
+        info: view.info(),
     })
 }
 
 /// Decoder of OpenAI `chat.completion.chunk` SSE streams.
 ///
-/// Chunks are forwarded byte-for-byte; only those that can carry side data (usage, a finish
-/// reason, an error) are parsed. The gateway always asks the upstream for the usage chunk; it
-/// is forwarded only when the client asked for it too.
+/// Chunks are forwarded byte-for-byte as `data:` frames; only those whose bytes show a
+/// non-null `usage`, `finish_reason` or `error` member are parsed (plus the first one, for the
+/// model name), and the parse skips their content. The gateway always asks the upstream for
+/// the usage chunk; it is forwarded only when the client asked for it too, and reported in
+/// `info` either way. After `[DONE]`, an in-stream error or an over-long event, the decoder
+/// reads nothing more and holds no buffered bytes.
 #[derive(Debug)]
 pub struct ChatStreamDecoder {
+    reader: SseReader,
+    chunks: ChunkHandler,
+}
+
+#[derive(Debug)]
+struct ChunkHandler {
     provider: String,
     include_usage: bool,
-    reader: SseReader,
-    failed: bool,
+    seen_data: bool,
+    ended: bool,
 }
 
 impl ChatStreamDecoder {
     pub fn new(provider: &str, context: &RequestContext) -> Self {
         ChatStreamDecoder {
-            provider: provider.to_owned(),
-            include_usage: context.include_usage,
             reader: SseReader::default(),
-            failed: false,
+            chunks: ChunkHandler {
+                provider: provider.to_owned(),
+                include_usage: context.include_usage,
+                seen_data: false,
+                ended: false,
+            },
         }
     }
 
+    /// Caps one buffered event at `max` bytes instead of [`crate::sse::DEFAULT_MAX_EVENT_BYTES`].
+    pub fn with_max_event_bytes(mut self, max: usize) -> Self {
+        self.reader = SseReader::new(max);
+        self
+    }
+
+    fn release_if_ended(&mut self) {
+        if self.chunks.ended {
+            self.reader = SseReader::new(0);
+        }
+    }
+}
+
+impl ChunkHandler {
     fn on_event(&mut self, event: SseEvent, out: &mut StreamOutput) {
-        if self.failed || out.done {
+        if self.ended {
             return;
         }
+        // Groq sends `event: error`; everyone else puts an `error` member in a data chunk.
+        let error_event = event.event == "error";
         let data = trim_ascii(&event.data);
         if data.is_empty() {
+            if error_event {
+                self.fail(out, classify_embedded_error(&self.provider, 500, data));
+            }
             return;
         }
         if data == b"[DONE]" {
+            self.ended = true;
             out.done = true;
-            out.sse.extend_from_slice(b"data: [DONE]\n\n");
+            out.push_data(b"[DONE]");
             return;
         }
-        let is_error_event = event.event == "error";
-        if !is_error_event && !might_carry_side_data(data) {
-            out.push_data(data);
+        let first = !self.seen_data;
+        self.seen_data = true;
+        let side_data = error_event || carries_side_data(data);
+        if !side_data && !first {
+            forward(out, data);
             return;
         }
-        let v: Value = match serde_json::from_slice(data) {
-            Ok(v) => v,
-            Err(e) => {
+        let view: ChatView = match serde_json::from_slice(data) {
+            Ok(view) => view,
+            Err(_) if error_event => {
+                self.fail(out, classify_embedded_error(&self.provider, 500, data));
+                return;
+            }
+            Err(e) if side_data => {
                 self.fail(
                     out,
                     ProviderError::bad_response(format!(
-                        "{}: stream chunk is not valid JSON: {e}",
+                        "{}: stream chunk is not a valid chat.completion.chunk: {e}",
                         self.provider
                     )),
                 );
                 return;
             }
+            // The first chunk was read only for the model name; its bytes are not ours to judge.
+            Err(_) => {
+                forward(out, data);
+                return;
+            }
         };
-        if is_error_event || v.get("error").is_some_and(|e| !e.is_null()) {
-            let status = v
-                .get("error")
-                .and_then(|e| e.get("status_code").or_else(|| e.get("code")))
-                .and_then(Value::as_u64)
-                .filter(|s| (400..600).contains(s))
-                .unwrap_or(500) as u16;
-            let head = ResponseHead {
-                status,
-                headers: Vec::new(),
-            };
-            self.fail(out, classify_error(&self.provider, &head, data));
+        if error_event || view.error.is_some() {
+            let status = view.error.as_ref().map_or(500, error_object_status);
+            self.fail(out, classify_embedded_error(&self.provider, status, data));
             return;
         }
-        out.info.merge(info_from_object(&v));
-        let usage_only = v
-            .get("choices")
-            .and_then(Value::as_array)
-            .is_some_and(Vec::is_empty)
-            && v.get("usage").is_some_and(|u| !u.is_null());
+        let info = view.info();
+        let usage_only = info.usage.is_some() && view.choices.as_ref().is_none_or(|c| c.is_empty());
+        out.info.merge(info);
         if usage_only && !self.include_usage {
             return;
         }
-        out.push_data(data);
+        forward(out, data);
     }
 
     fn fail(&mut self, out: &mut StreamOutput, error: ProviderError) {
-        self.failed = true;
+        self.ended = true;
         out.error = Some(error);
     }
 }
 
-/// Whether a chunk's bytes may hold usage, a finish reason or an error (cheap substring test;
-/// a false positive only costs a parse).
-fn might_carry_side_data(data: &[u8]) -> bool {
-    const NEEDLES: [&[u8]; 4] = [
-        b"\"usage\":{",
-        b"\"usage\": {",
-        b"\"finish_reason\":\"",
-        b"\"error\"",
-    ];
-    NEEDLES.iter().any(|n| contains(data, n)) || contains(data, b"\"finish_reason\": \"")
+/// Appends `data` as one SSE frame. Multi-line `data:` fields arrive joined with `\n`, which
+/// is JSON whitespace but would break the frame, so it becomes a space.
+fn forward(out: &mut StreamOutput, data: &[u8]) {
+    if data.contains(&b'\n') {
+        let flat: Vec<u8> = data
+            .iter()
+            .map(|&b| if b == b'\n' { b' ' } else { b })
+            .collect();
+        out.push_data(&flat);
+    } else {
+        out.push_data(data);
+    }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+/// Whether a chunk has a non-null `usage`, `finish_reason` or `error` member. A byte scan, no
+/// parse: inside JSON strings every `"` is escaped, so `"usage":` followed by a value can only
+/// be a member name. A false positive costs one parse; a false negative is impossible for
+/// valid JSON.
+fn carries_side_data(data: &[u8]) -> bool {
+    const KEYS: [&[u8]; 3] = [b"usage\"", b"finish_reason\"", b"error\""];
+    let mut rest = data;
+    while let Some(quote) = rest.iter().position(|&b| b == b'"') {
+        rest = &rest[quote + 1..];
+        let Some(&first) = rest.first() else { break };
+        if !matches!(first, b'u' | b'f' | b'e') {
+            continue;
+        }
+        for key in KEYS {
+            let Some(after) = rest.strip_prefix(key) else {
+                continue;
+            };
+            if let Some(value) = trim_ascii_start(after).strip_prefix(b":") {
+                let value = trim_ascii_start(value);
+                if !value.is_empty() && !value.starts_with(b"null") {
+                    return true;
+                }
+            }
+        }
+    }
+    false
 }
 
-fn trim_ascii(b: &[u8]) -> &[u8] {
+fn trim_ascii_start(b: &[u8]) -> &[u8] {
     let start = b
         .iter()
         .position(|c| !c.is_ascii_whitespace())
         .unwrap_or(b.len());
+    &b[start..]
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let b = trim_ascii_start(b);
     let end = b
         .iter()
         .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &b[start..end]
+        .map_or(0, |e| e + 1);
+    &b[..end]
 }
 
 impl StreamDecoder for ChatStreamDecoder {
     fn feed(&mut self, bytes: &[u8], out: &mut StreamOutput) {
-        let mut events = Vec::new();
-        if let Err(e) = self.reader.feed(bytes, |ev| events.push(ev)) {
-            for ev in events {
-                self.on_event(ev, out);
-            }
-            if !self.failed {
-                self.fail(out, e);
-            }
+        if self.chunks.ended {
             return;
         }
-        for ev in events {
-            self.on_event(ev, out);
+        let chunks = &mut self.chunks;
+        if let Err(mut e) = self.reader.feed(bytes, |event| chunks.on_event(event, out)) {
+            if !chunks.ended {
+                e.message = format!("{}: {}", chunks.provider, e.message);
+                chunks.fail(out, e);
+            }
         }
+        self.release_if_ended();
     }
 
     fn finish(&mut self, out: &mut StreamOutput) {
-        let mut events = Vec::new();
-        self.reader.finish(|ev| events.push(ev));
-        for ev in events {
-            self.on_event(ev, out);
+        if self.chunks.ended {
+            return;
         }
+        let chunks = &mut self.chunks;
+        self.reader.finish(|event| chunks.on_event(event, out));
+        self.release_if_ended();
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,49 +636,77 @@ mod tests {
 
     const STREAM: &[u8] = b"data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n\n\
 data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}],\"usage\":null}\n\n\
-data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":null}],\"usage\":null}\n\n\
+data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\\"usage\\\": {}\"},\"finish_reason\":null}],\"usage\":null}\n\n\
 data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n\
 data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7,\"prompt_tokens_details\":{\"cached_tokens\":1}}}\n\n\
 data: [DONE]\n\n";
 
-    fn decode(pieces: &[&[u8]], include_usage: bool) -> StreamOutput {
+    /// Everything a decoder produced over a whole body, `feed` outputs merged as a host would.
+    fn decode_with(mut d: ChatStreamDecoder, pieces: &[&[u8]]) -> StreamOutput {
+        let mut all = StreamOutput::default();
+        let absorb = |out: StreamOutput, all: &mut StreamOutput| {
+            all.sse.extend_from_slice(&out.sse);
+            all.info.merge(out.info);
+            all.done |= out.done;
+            if all.error.is_none() {
+                all.error = out.error;
+            }
+        };
+        for p in pieces {
+            let mut out = StreamOutput::default();
+            d.feed(p, &mut out);
+            absorb(out, &mut all);
+        }
+        let mut out = StreamOutput::default();
+        d.finish(&mut out);
+        absorb(out, &mut all);
+        all
+    }
+
+    fn decoder(include_usage: bool) -> ChatStreamDecoder {
         let ctx = RequestContext {
             include_usage,
             stream: true,
             ..RequestContext::default()
         };
-        let mut d = ChatStreamDecoder::new("openai", &ctx);
-        let mut all = StreamOutput::default();
-        for p in pieces {
-            let mut out = StreamOutput::default();
-            d.feed(p, &mut out);
-            all.sse.extend_from_slice(&out.sse);
-            all.info.merge(out.info);
-            all.done |= out.done;
-            all.error = all.error.or(out.error);
+        ChatStreamDecoder::new("openai", &ctx)
+    }
+
+    fn decode(pieces: &[&[u8]], include_usage: bool) -> StreamOutput {
+        decode_with(decoder(include_usage), pieces)
+    }
+
+    fn split_at<'a>(body: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+        points.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut last = 0;
+        for p in points {
+            pieces.push(&body[last..p]);
+            last = p;
         }
-        let mut out = StreamOutput::default();
-        d.finish(&mut out);
-        all.sse.extend_from_slice(&out.sse);
-        all.info.merge(out.info);
-        all
+        pieces.push(&body[last..]);
+        pieces
     }
 
     #[test]
-    fn stream_is_forwarded_with_usage_only_when_asked() {
+    fn stream_is_forwarded_byte_for_byte_with_usage_only_when_asked() {
         let with = decode(&[STREAM], true);
         assert_eq!(with.sse, STREAM, "byte-for-byte passthrough");
         assert!(with.done);
+        assert!(with.error.is_none());
         let usage = with.info.usage.unwrap();
         assert_eq!(
             (
                 usage.prompt_tokens,
                 usage.completion_tokens,
+                usage.total_tokens,
                 usage.cached_tokens
             ),
-            (5, 2, 1)
+            (5, 2, 7, 1)
         );
         assert_eq!(with.info.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(with.info.model.as_deref(), Some("gpt-4o"));
 
         let without = decode(&[STREAM], false);
         let text = String::from_utf8(without.sse).unwrap();
@@ -565,23 +714,150 @@ data: [DONE]\n\n";
             !text.contains("\"choices\":[]"),
             "usage chunk hidden: {text}"
         );
+        assert_eq!(text.matches("data: ").count(), 5);
         assert!(text.ends_with("data: [DONE]\n\n"));
-        assert_eq!(
-            without.info.usage, with.info.usage,
-            "usage still reported to the host"
-        );
+        assert_eq!(without.info, with.info, "usage still reported to the host");
+    }
+
+    #[test]
+    fn the_model_is_reported_from_the_first_chunk() {
+        let first = b"data: {\"id\":\"c\",\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null}]}\n\n";
+        let mut d = decoder(false);
+        let mut out = StreamOutput::default();
+        d.feed(first, &mut out);
+        assert_eq!(out.info.model.as_deref(), Some("gpt-4o-2024-08-06"));
+        assert_eq!(out.sse, first);
+    }
+
+    #[test]
+    fn side_data_scan_sees_members_not_string_contents() {
+        assert!(carries_side_data(
+            br#"{"choices":[],"usage":{"total_tokens":1}}"#
+        ));
+        assert!(carries_side_data(br#"{"usage" : {"total_tokens":1}}"#));
+        assert!(carries_side_data(
+            br#"{"choices":[{"finish_reason":"stop"}]}"#
+        ));
+        assert!(carries_side_data(br#"{"error":{"message":"x"}}"#));
+        assert!(carries_side_data(
+            br#"{"x_groq":{"usage":{"prompt_tokens":1}}}"#
+        ));
+        assert!(!carries_side_data(
+            br#"{"choices":[{"delta":{"content":"\"usage\": {}"},"finish_reason":null}],"usage":null}"#
+        ));
+        assert!(!carries_side_data(br#"{"error":null,"content":"error"}"#));
+        assert!(!carries_side_data(b""));
+        assert!(!carries_side_data(b"\""));
+    }
+
+    #[test]
+    fn a_usage_chunk_that_also_has_choices_is_always_forwarded() {
+        // DeepSeek and Mistral put usage on the last content chunk: hiding it would lose text.
+        let body = b"data: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
+        let out = decode(&[body], false);
+        assert_eq!(out.sse, body);
+        assert_eq!(out.info.usage.unwrap().total_tokens, 4);
+        assert_eq!(out.info.finish_reason.as_deref(), Some("stop"));
+    }
+
+    #[test]
+    fn finish_reason_is_choice_zeros() {
+        let body =
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
+data: {\"choices\":[{\"index\":1,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n";
+        let out = decode(&[body], false);
+        assert_eq!(out.info.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(out.sse, body);
     }
 
     #[test]
     fn in_stream_error_is_classified_and_stops_forwarding() {
         let body = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n\
 data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n\
-data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}]}\n\n";
+data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}]}\n\n\
+data: [DONE]\n\n";
         let out = decode(&[body], true);
         let e = out.error.unwrap();
-        assert_eq!(e.kind, ErrorKind::Unavailable);
+        assert_eq!((e.kind, e.status), (ErrorKind::Unavailable, 500));
         assert!(e.message.contains("overloaded"));
-        assert!(!String::from_utf8(out.sse).unwrap().contains("\"b\""));
+        let text = String::from_utf8(out.sse).unwrap();
+        assert!(text.contains("\"a\""));
+        assert!(!text.contains("\"b\"") && !text.contains("overloaded"));
+        assert!(!out.done, "nothing after the error is read");
+    }
+
+    #[test]
+    fn in_stream_error_status_comes_from_the_error_object() {
+        // Groq: a named `error` event with `status_code`.
+        let groq = b"event: error\ndata: {\"error\":{\"message\":\"Tool call validation failed\",\"type\":\"invalid_request_error\",\"code\":\"tool_use_failed\",\"status_code\":400}}\n\n";
+        let e = decode(&[groq], false).error.unwrap();
+        assert_eq!((e.kind, e.status), (ErrorKind::InvalidRequest, 400));
+        assert_eq!(e.code.as_deref(), Some("tool_use_failed"));
+
+        // OpenRouter: an error member on a chunk, numeric `code`.
+        let openrouter = b"data: {\"id\":\"g\",\"object\":\"chat.completion.chunk\",\"error\":{\"code\":429,\"message\":\"Provider returned error\"},\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":\"error\"}]}\n\n";
+        let e = decode(&[openrouter], false).error.unwrap();
+        assert_eq!((e.kind, e.status), (ErrorKind::RateLimit, 429));
+
+        // A named error event whose data is not JSON still ends the stream with its text.
+        let plain = b"event: error\ndata: upstream exploded\n\n";
+        let e = decode(&[plain], false).error.unwrap();
+        assert_eq!(e.status, 500);
+        assert!(e.message.contains("upstream exploded"));
+    }
+
+    #[test]
+    fn a_side_data_chunk_that_is_not_json_is_a_bad_response() {
+        let body = b"data: {\"choices\":[]}\n\ndata: {\"usage\":{\"prompt_tokens\":1}\n\n";
+        let e = decode(&[body], true).error.unwrap();
+        assert_eq!(e.kind, ErrorKind::BadResponse);
+        assert!(e.message.starts_with("openai: "));
+    }
+
+    #[test]
+    fn nothing_after_done_is_forwarded() {
+        let body =
+            b"data: {\"choices\":[]}\n\ndata: [DONE]\n\ndata: {\"choices\":[]}\n\ndata: [DONE]\n\n";
+        let out = decode(&[body], true);
+        assert_eq!(out.sse, b"data: {\"choices\":[]}\n\ndata: [DONE]\n\n");
+        assert!(out.done);
+    }
+
+    #[test]
+    fn comments_crlf_multiline_data_and_a_trailing_event_are_normalized() {
+        let body = b": OPENROUTER PROCESSING\r\n\r\ndata: {\"choices\":\r\ndata: []}\r\n\r\ndata: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}";
+        let out = decode(&[body], false);
+        assert_eq!(
+            out.sse,
+            b"data: {\"choices\": []}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+        );
+        assert_eq!(out.info.finish_reason.as_deref(), Some("stop"));
+        assert!(
+            !out.done,
+            "a stream without [DONE] is for the host to judge"
+        );
+        assert!(out.error.is_none());
+    }
+
+    #[test]
+    fn an_over_long_event_is_an_error_and_later_bytes_are_not_buffered() {
+        let mut d = decoder(true).with_max_event_bytes(1024);
+        let mut out = StreamOutput::default();
+        d.feed(b"data: {\"choices\":[]}\n\ndata: {\"x\":\"", &mut out);
+        assert_eq!(out.sse, b"data: {\"choices\":[]}\n\n");
+        let mut out = StreamOutput::default();
+        d.feed(&[b'x'; 2000], &mut out);
+        let e = out.error.unwrap();
+        assert_eq!(e.kind, ErrorKind::BadResponse);
+        assert!(e.message.starts_with("openai: "));
+        for _ in 0..10 {
+            let mut out = StreamOutput::default();
+            d.feed(&[b'x'; 2000], &mut out);
+            assert_eq!(out, StreamOutput::default());
+        }
+        let mut out = StreamOutput::default();
+        d.finish(&mut out);
+        assert_eq!(out, StreamOutput::default());
     }
 
     #[test]
@@ -591,26 +867,46 @@ data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}]}\n\n";
         assert_eq!(parsed.body, body);
         assert_eq!(parsed.info.usage.unwrap().total_tokens, 4);
         assert_eq!(parsed.info.model.as_deref(), Some("gpt-4o-2024"));
-        assert!(parse_chat_response("openai", b"{\"nope\":1}").is_err());
-        assert!(parse_chat_response("openai", b"not json").is_err());
+        assert_eq!(parsed.info.finish_reason.as_deref(), Some("stop"));
+
+        let e = parse_chat_response("openai", b"{\"nope\":1}").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadResponse);
+        let e = parse_chat_response("openai", b"not json").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadResponse);
+
+        let e = parse_chat_response(
+            "vllm",
+            br#"{"error":{"message":"model is loading","code":503}}"#,
+        )
+        .unwrap_err();
+        assert_eq!((e.kind, e.status), (ErrorKind::Unavailable, 503));
+        assert!(e.message.contains("model is loading"));
     }
 
     proptest::proptest! {
         #[test]
-        fn any_split_decodes_the_same(cuts in proptest::collection::vec(0usize..2000, 0..12), include_usage: bool) {
-            let whole = decode(&[STREAM], include_usage);
-            let mut points: Vec<usize> = cuts.into_iter().map(|c| c % STREAM.len()).collect();
-            points.sort_unstable();
-            let mut pieces = Vec::new();
-            let mut last = 0;
-            for p in points { pieces.push(&STREAM[last..p]); last = p; }
-            pieces.push(&STREAM[last..]);
-            let split = decode(&pieces, include_usage);
-            proptest::prop_assert_eq!(&whole.sse, &split.sse);
-            proptest::prop_assert_eq!(&whole.info, &split.info);
-            let bytewise: Vec<&[u8]> = STREAM.chunks(1).collect();
+        fn any_split_decodes_the_same(
+            cuts in proptest::collection::vec(0usize..4000, 0..12),
+            include_usage: bool,
+            variant in 0usize..3,
+        ) {
+            let tails: [&[u8]; 3] = [
+                b"",
+                b": keep-alive\r\n\r\nevent: error\r\ndata: {\"error\":{\"message\":\"late\",\"status_code\":503}}\r\n\r\n",
+                b"data: {\"choices\":\ndata: [{\"index\":0,\"delta\":{\"content\":\"z\"}}]}\n\ndata: {\"choices\":[]}",
+            ];
+            let mut body = STREAM.to_vec();
+            if variant > 0 {
+                // Put the extra events before [DONE] so they are read.
+                body.truncate(body.len() - b"data: [DONE]\n\n".len());
+                body.extend_from_slice(tails[variant]);
+            }
+            let whole = decode(&[&body], include_usage);
+            let split = decode(&split_at(&body, &cuts), include_usage);
+            proptest::prop_assert_eq!(&whole, &split);
+            let bytewise: Vec<&[u8]> = body.chunks(1).collect();
             let one = decode(&bytewise, include_usage);
-            proptest::prop_assert_eq!(&whole.sse, &one.sse);
+            proptest::prop_assert_eq!(&whole, &one);
         }
     }
 }
