@@ -120,7 +120,7 @@ pub struct Expect {
     /// `message_contains`.
     #[serde(default)]
     pub error: Option<Value>,
-    /// An error `build_request` must return, same shape as `error`.
+    /// An error `instantiate` or `build_request` must return, same shape as `error`.
     #[serde(default)]
     pub build_error: Option<Value>,
 }

@@ -501,9 +501,16 @@ fn run_case(
     };
     let deployment: DeploymentConfig =
         serde_json::from_value(deployment_value).map_err(|e| format!("deployment: {e}"))?;
-    let provider: ProviderInstance = plugin
-        .instantiate(&deployment)
-        .map_err(|e| format!("instantiate failed: {}", e.message))?;
+    let provider: ProviderInstance = match plugin.instantiate(&deployment) {
+        Ok(p) => p,
+        Err(e) => {
+            return match &case.expect.build_error {
+                Some(expected) => check_error(expected, &error_json(&e), "build_error")
+                    .map(|()| "deployment rejected as expected".to_owned()),
+                None => Err(format!("instantiate failed: {}", e.message)),
+            };
+        }
+    };
 
     let produced = match provider.build_request("chat", &body, &context) {
         Ok(r) => r,

@@ -23,10 +23,13 @@ fn recorded_answer(fixture: &str, interaction: usize) -> Canned {
 }
 
 async fn gateway_for(model: &str, replay: &Replay) -> RunningGateway {
+    gateway_with_base(model, &format!("http://{}", replay.addr), replay)
+}
+
+fn gateway_with_base(model: &str, api_base: &str, _replay: &Replay) -> RunningGateway {
     let yaml = format!(
         "model_list:\n  - model_name: claude\n    litellm_params:\n      model: {model}\n      \
-         api_base: http://{}\n      api_key: sk-ant-e2e\n",
-        replay.addr
+         api_base: {api_base}\n      api_key: sk-ant-e2e\n"
     );
     RunningGateway::start(&yaml, &target_dir())
 }
@@ -112,4 +115,66 @@ async fn anthropic_error_keeps_its_class_through_the_host() {
         .unwrap()
         .contains("invalid x-api-key"));
     assert!(!e.to_string().contains("sk-ant-e2e"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groq_stream_with_x_groq_usage_through_the_host() {
+    let replay = Replay::start(vec![recorded_answer(
+        "groq/chat_stream_text_x_groq_usage__openllmetry.yaml",
+        0,
+    )])
+    .await;
+    let gw = gateway_with_base(
+        "groq/llama3-8b-8192",
+        &format!("http://{}/openai/v1", replay.addr),
+        &replay,
+    );
+    let text = switchyard_e2e::http_client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "Tell me a joke about OpenTelemetry"}]}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let content: String = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(
+        content.starts_with("A joke about OpenTelemetry!"),
+        "{content}"
+    );
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    let sent = &replay.requests()[0];
+    assert_eq!(sent.path, "/openai/v1/chat/completions");
+    assert_eq!(sent.body["model"], "llama3-8b-8192");
+    assert_eq!(sent.body["stream_options"]["include_usage"], true);
+
+    let metrics = switchyard_e2e::http_client()
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("switchyard_tokens_total")
+                && l.contains("provider=\"groq\"")
+                && l.contains("direction=\"output\"")
+                && l.ends_with(" 73")),
+        "usage from x_groq reaches the token metrics:\n{metrics}"
+    );
 }

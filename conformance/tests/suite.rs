@@ -134,3 +134,12 @@ fn anthropic_plugin_passes_its_suite() {
         "every recorded anthropic fixture is covered"
     );
 }
+
+#[test]
+fn openai_compatible_family_passes_its_suite() {
+    let report = suite("switchyard_provider_openai_compatible", "openai_compatible");
+    assert_eq!(report.failures(), 0, "{}", report.table());
+    assert_eq!(report.covered["groq"], 6);
+    assert_eq!(report.covered["mistral"] + report.skipped["mistral"], 7);
+    assert_eq!(report.covered["openai_compatible"], 8);
+}
