@@ -1,38 +1,11 @@
 //! End-to-end per provider: the real `switchyard` binary and plugin files, an upstream on
 //! loopback that replays a recorded provider response, an OpenAI client request in front.
 
+mod common;
+
+use common::{gateway_for, gateway_with_base, recorded_answer};
 use serde_json::{json, Value};
-use switchyard_conformance::default_fixtures_dir;
-use switchyard_conformance::recorded::read_recording;
-use switchyard_e2e::process::RunningGateway;
-use switchyard_e2e::target_dir;
-use switchyard_e2e::upstream::{Canned, Replay};
-
-fn recorded_answer(fixture: &str, interaction: usize) -> Canned {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let recording = read_recording(&default_fixtures_dir(&root).join(fixture)).unwrap();
-    let response = &recording.interactions[interaction].response;
-    Canned {
-        status: response.status,
-        content_type: response
-            .header("content-type")
-            .unwrap_or("application/json")
-            .to_owned(),
-        body: response.body.clone(),
-    }
-}
-
-async fn gateway_for(model: &str, replay: &Replay) -> RunningGateway {
-    gateway_with_base(model, &format!("http://{}", replay.addr), replay)
-}
-
-fn gateway_with_base(model: &str, api_base: &str, _replay: &Replay) -> RunningGateway {
-    let yaml = format!(
-        "model_list:\n  - model_name: claude\n    litellm_params:\n      model: {model}\n      \
-         api_base: {api_base}\n      api_key: sk-ant-e2e\n"
-    );
-    RunningGateway::start(&yaml, &target_dir())
-}
+use switchyard_e2e::upstream::Replay;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anthropic_through_the_host_non_stream_and_stream() {

@@ -494,6 +494,17 @@ pub struct PluginMetadata {
     pub credential_env: Vec<String>,
     /// Whether requests fail without a credential.
     pub requires_api_key: bool,
+    /// Whether the provider obtains bearer tokens through `auth_step` (Vertex AI service
+    /// accounts, Entra ID). The host then runs the auth steps before a request, caches the token
+    /// until shortly before its expiry and refreshes it once for all concurrent requests.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub uses_auth_step: bool,
+    /// Names of `litellm_params` entries and credential variables whose value may be a path to
+    /// a file (`vertex_credentials`, `GOOGLE_APPLICATION_CREDENTIALS`). The host replaces such a
+    /// value by the file's contents before `instantiate` (plugins never touch the file system);
+    /// a value that is inline JSON is passed unchanged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub credential_files: Vec<String>,
     /// Endpoint ids it serves (`chat`).
     pub endpoints: Vec<String>,
     /// Parameters every model of the provider supports unless its `ModelInfo` says otherwise.
