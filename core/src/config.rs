@@ -114,6 +114,24 @@ pub struct RouterSettings {
     pub default_fallbacks: Vec<String>,
     /// Alias → model group.
     pub model_group_alias: BTreeMap<String, String>,
+    /// LiteLLM's `retry_policy`: retries per error class (`RateLimitErrorRetries: 3`).
+    pub retry_policy: BTreeMap<String, u32>,
+    /// `model_group_retry_policy`: group → retry policy.
+    pub model_group_retry_policy: BTreeMap<String, BTreeMap<String, u32>>,
+    /// `allowed_fails_policy`: failures per minute per error class before a cooldown.
+    pub allowed_fails_policy: BTreeMap<String, u32>,
+    pub disable_cooldowns: bool,
+    pub max_fallbacks: Option<u32>,
+    /// Seconds; default of every deployment's `stream_timeout`.
+    pub stream_timeout: Option<f64>,
+    /// switchyard: seconds to the first stream chunk (default: the stream timeout).
+    pub ttft_timeout: Option<f64>,
+    /// switchyard: longest silence between stream chunks, seconds (default: the stream timeout).
+    pub stream_idle_timeout: Option<f64>,
+    /// switchyard: longest backoff sat out before retrying the same deployment, seconds.
+    pub max_retry_wait: Option<f64>,
+    /// switchyard: with a fallback configured, a longer backoff goes to the fallback, seconds.
+    pub wait_before_fallback: Option<f64>,
     pub redis_host: Option<String>,
     pub redis_port: Option<u16>,
     pub redis_password: Option<Secret>,
@@ -131,6 +149,10 @@ pub struct LitellmSettings {
     pub set_verbose: bool,
     pub fallbacks: FallbackList,
     pub context_window_fallbacks: FallbackList,
+    pub content_policy_fallbacks: FallbackList,
+    pub default_fallbacks: Vec<String>,
+    pub max_fallbacks: Option<u32>,
+    pub allowed_fails: Option<u32>,
     pub extra: BTreeMap<String, Value>,
 }
 
@@ -276,13 +298,6 @@ const ROUTER_KNOWN: &[&str] = &[
     "content_policy_fallbacks",
     "default_fallbacks",
     "model_group_alias",
-    "redis_host",
-    "redis_port",
-    "redis_password",
-    "redis_url",
-];
-const ROUTER_UNSUPPORTED: &[&str] = &[
-    "routing_strategy_args",
     "retry_policy",
     "model_group_retry_policy",
     "allowed_fails_policy",
@@ -290,6 +305,17 @@ const ROUTER_UNSUPPORTED: &[&str] = &[
     "max_fallbacks",
     "stream_timeout",
     "enable_pre_call_checks",
+    "ttft_timeout",
+    "stream_idle_timeout",
+    "max_retry_wait",
+    "wait_before_fallback",
+    "redis_host",
+    "redis_port",
+    "redis_password",
+    "redis_url",
+];
+const ROUTER_UNSUPPORTED: &[&str] = &[
+    "routing_strategy_args",
     "optional_pre_call_checks",
     "default_max_parallel_requests",
     "enable_tag_filtering",
@@ -314,13 +340,13 @@ const LITELLM_KNOWN: &[&str] = &[
     "set_verbose",
     "fallbacks",
     "context_window_fallbacks",
-];
-const LITELLM_UNSUPPORTED: &[&str] = &[
-    "modify_params",
     "content_policy_fallbacks",
     "default_fallbacks",
     "max_fallbacks",
     "allowed_fails",
+];
+const LITELLM_UNSUPPORTED: &[&str] = &[
+    "modify_params",
     "success_callback",
     "failure_callback",
     "callbacks",
@@ -900,6 +926,39 @@ impl Loader<'_> {
         Ok(out)
     }
 
+    /// A LiteLLM per-error-class map (`{RateLimitErrorRetries: 3}`) under `key`, keys checked.
+    fn class_counts(
+        &self,
+        map: &Map<String, Value>,
+        key: &str,
+        suffix: &str,
+        path: &str,
+    ) -> Result<BTreeMap<String, u32>, ConfigError> {
+        match map.get(key).filter(|v| !v.is_null()) {
+            None => Ok(BTreeMap::new()),
+            Some(v) => self.class_counts_of(v, suffix, &format!("{path}.{key}")),
+        }
+    }
+
+    fn class_counts_of(
+        &self,
+        v: &Value,
+        suffix: &str,
+        at: &str,
+    ) -> Result<BTreeMap<String, u32>, ConfigError> {
+        let entries = self.mapping(v, at)?;
+        let mut out = BTreeMap::new();
+        for name in entries.keys() {
+            let n = self
+                .opt_uint(entries, name, at, u32::MAX as u64)?
+                .unwrap_or(0) as u32;
+            crate::router::PerClass::from_litellm([(name.as_str(), n)], suffix)
+                .map_err(|message| self.invalid(&format!("{at}.{name}"), message))?;
+            out.insert(name.clone(), n);
+        }
+        Ok(out)
+    }
+
     fn string_list(&self, v: &Value, path: &str) -> Result<Vec<String>, ConfigError> {
         match v {
             Value::String(s) => Ok(vec![s.clone()]),
@@ -1021,7 +1080,7 @@ impl Loader<'_> {
                 "is required: `provider/model`, e.g. `openai/gpt-4o-mini`",
             ));
         }
-        if !model.contains('/') {
+        if !model.contains('/') && model != "*" {
             return Err(self.invalid(
                 &format!("{path}.model"),
                 format!("'{model}' has no provider prefix: write it as `provider/model`, e.g. `openai/{model}`"),
@@ -1116,6 +1175,37 @@ impl Loader<'_> {
                 Some(v) => self.string_list(v, &format!("{path}.default_fallbacks"))?,
             },
             model_group_alias,
+            retry_policy: self.class_counts(map, "retry_policy", "Retries", path)?,
+            model_group_retry_policy: match map.get("model_group_retry_policy") {
+                None | Some(Value::Null) => BTreeMap::new(),
+                Some(v) => {
+                    let at = format!("{path}.model_group_retry_policy");
+                    let mut out = BTreeMap::new();
+                    for (group, policy) in self.mapping(v, &at)? {
+                        let counts =
+                            self.class_counts_of(policy, "Retries", &format!("{at}.{group}"))?;
+                        out.insert(group.clone(), counts);
+                    }
+                    out
+                }
+            },
+            allowed_fails_policy: self.class_counts(
+                map,
+                "allowed_fails_policy",
+                "AllowedFails",
+                path,
+            )?,
+            disable_cooldowns: self
+                .opt_bool(map, "disable_cooldowns", path)?
+                .unwrap_or(false),
+            max_fallbacks: self
+                .opt_uint(map, "max_fallbacks", path, 100)?
+                .map(|n| n as u32),
+            stream_timeout: self.opt_positive(map, "stream_timeout", path)?,
+            ttft_timeout: self.opt_positive(map, "ttft_timeout", path)?,
+            stream_idle_timeout: self.opt_positive(map, "stream_idle_timeout", path)?,
+            max_retry_wait: self.opt_non_negative(map, "max_retry_wait", path)?,
+            wait_before_fallback: self.opt_non_negative(map, "wait_before_fallback", path)?,
             redis_host: self.opt_string(map, "redis_host", path)?,
             redis_port: self
                 .opt_uint(map, "redis_port", path, 65535)?
@@ -1139,6 +1229,17 @@ impl Loader<'_> {
             set_verbose: self.opt_bool(map, "set_verbose", path)?.unwrap_or(false),
             fallbacks: self.fallback_list(map, "fallbacks", path)?,
             context_window_fallbacks: self.fallback_list(map, "context_window_fallbacks", path)?,
+            content_policy_fallbacks: self.fallback_list(map, "content_policy_fallbacks", path)?,
+            default_fallbacks: match map.get("default_fallbacks") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(v) => self.string_list(v, &format!("{path}.default_fallbacks"))?,
+            },
+            max_fallbacks: self
+                .opt_uint(map, "max_fallbacks", path, 100)?
+                .map(|n| n as u32),
+            allowed_fails: self
+                .opt_uint(map, "allowed_fails", path, u32::MAX as u64)?
+                .map(|n| n as u32),
             extra: self.extra(map, LITELLM_KNOWN, path)?,
         })
     }
@@ -1379,7 +1480,7 @@ environment_variables:
     #[test]
     fn unknown_keys_are_warned_with_their_path() {
         let yaml = "model_list:\n  - model_name: a\n    litellm_params: {model: mock/a}\n    extra_thing: 1\n\
-                    router_settings: {foo_bar: 1, retry_policy: {}}\nswitchyard: {colour: blue}\nmystery: 1\n";
+                    router_settings: {foo_bar: 1, routing_strategy_args: {}}\nswitchyard: {colour: blue}\nmystery: 1\n";
         let loaded = load(yaml, &[]).unwrap();
         let mut paths: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
         paths.sort();
@@ -1389,7 +1490,7 @@ environment_variables:
                 "config: model_list[0].extra_thing: unknown key; ignored",
                 "config: mystery: unknown key; ignored",
                 "config: router_settings.foo_bar: unknown key; ignored",
-                "config: router_settings.retry_policy: is a LiteLLM setting switchyard does not support yet; ignored",
+                "config: router_settings.routing_strategy_args: is a LiteLLM setting switchyard does not support yet; ignored",
                 "config: switchyard.colour: unknown key; ignored",
             ]
         );

@@ -6,16 +6,23 @@
 //! turn into a JSON error response with the right status.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant as StdInstant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use switchyard_plugin_sdk::{ErrorKind, RequestContext, ResponseInfo};
 use tokio::time::Instant;
 
+use crate::config::Config;
 use crate::error::{ErrorOrigin, GatewayError};
-use crate::registry::{Deployment, Deployments};
-use crate::router;
+use crate::registry::{
+    build_deployment, Defaults, Deployment, Deployments, PluginEnv, ProviderRegistry, Wildcard,
+};
+use crate::router::LocalState;
+use crate::router::{
+    unix_ms, AttemptInfo, InFlight, PerClass, RouteFailure, RouteRequest, Router, RouterPolicy,
+    RoutingStrategy,
+};
 use crate::stream::ChatStream;
 use crate::transport::{read_to_end, Transport, TransportError};
 
@@ -30,7 +37,14 @@ pub(crate) struct ChatRequest {
     pub model: String,
     pub stream: bool,
     pub include_usage: bool,
-    pub drop_params: bool,
+    /// Per-request `drop_params`.
+    pub drop_params: Option<bool>,
+    /// Per-request `num_retries`.
+    pub num_retries: Option<u32>,
+    /// Per-request `fallbacks`.
+    pub fallbacks: Option<Vec<String>>,
+    /// Per-request `timeout` (whole request, retries included).
+    pub timeout: Option<Duration>,
     /// The client's body, untouched.
     pub body: Bytes,
 }
@@ -54,22 +68,45 @@ pub(crate) enum ChatAnswer {
 pub(crate) struct Served {
     pub answer: ChatAnswer,
     pub deployment: Arc<Deployment>,
-    /// Time spent waiting on the upstream (to the whole body, or to the first chunk).
+    /// Time spent waiting on upstreams (to the whole body, or to the first chunk), all attempts.
     pub upstream_time: Duration,
+    pub retries: u32,
+    pub fallbacks: u32,
+    pub max_retries: u32,
+    /// Counts the request as in flight on its deployment until dropped.
+    pub in_flight: InFlight,
+}
+
+/// A failed request, with what was tried.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub error: GatewayError,
+    pub retries: u32,
+    pub fallbacks: u32,
+}
+
+impl From<GatewayError> for Failed {
+    fn from(error: GatewayError) -> Self {
+        Failed {
+            error,
+            retries: 0,
+            fallbacks: 0,
+        }
+    }
 }
 
 /// Runs requests against the configured deployments.
 #[derive(Debug)]
 pub(crate) struct Engine {
     transport: Transport,
-    deployments: Arc<Deployments>,
-}
-
-fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    router: Router<Deployment>,
+    /// Configured group names, in config order (for `/v1/models`).
+    group_names: Vec<String>,
+    /// Global `drop_params`.
+    drop_params: bool,
+    /// Bodies at least this long get their prompt tokens estimated for the context-window
+    /// pre-call check (shorter ones cannot exceed any configured window).
+    estimate_from_bytes: usize,
 }
 
 fn origin_of(d: &Deployment) -> Arc<ErrorOrigin> {
@@ -96,64 +133,312 @@ fn timeout_error(what: &str, limit: Duration, origin: &Arc<ErrorOrigin>) -> Gate
     .with_origin(origin.clone())
 }
 
-impl Engine {
-    pub(crate) fn new(transport: Transport, deployments: Arc<Deployments>) -> Self {
-        Engine {
-            transport,
-            deployments,
+fn seconds(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)
+}
+
+fn per_class(map: &std::collections::BTreeMap<String, u32>, suffix: &str) -> PerClass {
+    // Keys were checked when the config was read.
+    PerClass::from_litellm(map.iter().map(|(k, v)| (k.as_str(), *v)), suffix).unwrap_or_default()
+}
+
+fn fallback_map(
+    lists: &[&crate::config::FallbackList],
+) -> std::collections::HashMap<String, Vec<String>> {
+    let mut out = std::collections::HashMap::new();
+    for list in lists {
+        for entry in list.iter() {
+            for (group, targets) in entry {
+                out.entry(group.clone())
+                    .or_insert_with(Vec::new)
+                    .extend(targets.iter().cloned());
+            }
         }
     }
+    out
+}
 
-    pub(crate) fn deployments(&self) -> &Arc<Deployments> {
-        &self.deployments
+/// The router policy a config describes (`router_settings`, with `litellm_settings` for the
+/// keys LiteLLM also reads from there).
+pub(crate) fn policy_from_config(config: &Config) -> RouterPolicy {
+    let r = &config.router_settings;
+    let l = &config.litellm_settings;
+    let defaults = RouterPolicy::default();
+    let mut fallbacks = fallback_map(&[&r.fallbacks, &l.fallbacks]);
+    let mut default_fallbacks = if r.default_fallbacks.is_empty() {
+        l.default_fallbacks.clone()
+    } else {
+        r.default_fallbacks.clone()
+    };
+    // LiteLLM's `{"*": [...]}` entry is the default for every group.
+    if let Some(any) = fallbacks.remove("*") {
+        if default_fallbacks.is_empty() {
+            default_fallbacks = any;
+        }
+    }
+    RouterPolicy {
+        strategy: r
+            .routing_strategy
+            .as_deref()
+            .and_then(RoutingStrategy::parse)
+            .unwrap_or_default(),
+        num_retries: r
+            .num_retries
+            .or(l.num_retries)
+            .unwrap_or(defaults.num_retries),
+        group_num_retries: Default::default(),
+        retry_policy: per_class(&r.retry_policy, "Retries"),
+        group_retry_policy: r
+            .model_group_retry_policy
+            .iter()
+            .map(|(g, p)| (g.clone(), per_class(p, "Retries")))
+            .collect(),
+        allowed_fails: r
+            .allowed_fails
+            .or(l.allowed_fails)
+            .unwrap_or(defaults.allowed_fails),
+        allowed_fails_policy: per_class(&r.allowed_fails_policy, "AllowedFails"),
+        cooldown_time: r
+            .cooldown_time
+            .map(seconds)
+            .unwrap_or(defaults.cooldown_time),
+        disable_cooldowns: r.disable_cooldowns,
+        retry_after: r.retry_after.map(seconds).unwrap_or(defaults.retry_after),
+        max_retry_wait: r
+            .max_retry_wait
+            .map(seconds)
+            .unwrap_or(defaults.max_retry_wait),
+        wait_before_fallback: r
+            .wait_before_fallback
+            .map(seconds)
+            .unwrap_or(defaults.wait_before_fallback),
+        fallbacks,
+        context_window_fallbacks: fallback_map(&[
+            &r.context_window_fallbacks,
+            &l.context_window_fallbacks,
+        ]),
+        content_policy_fallbacks: fallback_map(&[
+            &r.content_policy_fallbacks,
+            &l.content_policy_fallbacks,
+        ]),
+        default_fallbacks,
+        max_fallbacks: r
+            .max_fallbacks
+            .or(l.max_fallbacks)
+            .map(|n| n as usize)
+            .unwrap_or(defaults.max_fallbacks),
+    }
+}
+
+/// Estimated prompt tokens of a chat body: characters of the message texts / 4 (+ 4 per
+/// message), the usual rule of thumb for English with BPE tokenizers.
+fn estimate_prompt_tokens(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        messages: Vec<serde_json::Value>,
+    }
+    fn chars(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::String(s) => s.chars().count(),
+            serde_json::Value::Array(items) => items.iter().map(chars).sum(),
+            serde_json::Value::Object(m) => m
+                .iter()
+                .filter(|(k, _)| k.as_str() != "image_url")
+                .map(|(_, v)| chars(v))
+                .sum(),
+            _ => 0,
+        }
+    }
+    let body: Body = serde_json::from_slice(body).ok()?;
+    let total: usize = body.messages.iter().map(|m| chars(m) / 4 + 4).sum();
+    Some(total as u64)
+}
+
+impl Engine {
+    /// Builds the deployments and the router of `config`.
+    pub(crate) fn build(
+        config: &Config,
+        registry: ProviderRegistry,
+        env: PluginEnv,
+        transport: Transport,
+    ) -> Result<(Engine, Vec<crate::config::ConfigWarning>), String> {
+        let (deployments, warnings) = crate::registry::build_deployments(config, &registry, &env)?;
+        let Deployments { groups, wildcards } = deployments;
+        let policy = policy_from_config(config);
+        let smallest_window = groups
+            .iter()
+            .flat_map(|g| g.deployments.iter())
+            .filter_map(|d| d.context_window)
+            .min();
+        let group_names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
+        let defaults = Defaults::from_config(config);
+        let mut warnings = warnings;
+        // Fallback targets written as `provider/model` get a deployment of their own, with the
+        // provider's defaults and credentials from the environment. (Only targets from the
+        // config: a client's per-request fallbacks cannot reach unconfigured models.)
+        let mut extra_groups = Vec::new();
+        let aliases = &config.router_settings.model_group_alias;
+        let targets = policy
+            .fallbacks
+            .values()
+            .chain(policy.context_window_fallbacks.values())
+            .chain(policy.content_policy_fallbacks.values())
+            .flatten()
+            .chain(policy.default_fallbacks.iter());
+        for target in targets {
+            let known = group_names.contains(target)
+                || aliases.contains_key(target)
+                || extra_groups.iter().any(|(n, _)| n == target)
+                || wildcards.iter().any(|w| w.model_for(target).is_some());
+            if known {
+                continue;
+            }
+            match provider_model_deployments(target, &registry, &env, &defaults) {
+                Some(d) => extra_groups.push((target.clone(), d)),
+                None => warnings.push(crate::config::ConfigWarning {
+                    path: "router_settings.fallbacks".to_owned(),
+                    message: format!(
+                        "fallback '{target}' is neither a model group, an alias, nor a \
+                         provider/model string a loaded plugin serves: it will be skipped"
+                    ),
+                }),
+            }
+        }
+        let mut router = Router::new(policy, Arc::new(LocalState::new()));
+        for group in groups {
+            router = router.group(group.name, group.deployments);
+        }
+        for (name, deployments) in extra_groups {
+            router = router.group(name, deployments);
+        }
+        for (alias, group) in aliases {
+            router = router.alias(alias.clone(), group.clone());
+        }
+        let registry = Arc::new(registry);
+        let wildcards = Arc::new(wildcards);
+        router = router.resolver(Box::new(move |name: &str| {
+            resolve_on_demand(name, &registry, &env, &defaults, &wildcards)
+        }));
+        Ok((
+            Engine {
+                transport,
+                router,
+                group_names,
+                drop_params: config.litellm_settings.drop_params,
+                estimate_from_bytes: smallest_window
+                    .map(|w| usize::try_from(w.saturating_mul(4)).unwrap_or(usize::MAX))
+                    .unwrap_or(usize::MAX),
+            },
+            warnings,
+        ))
     }
 
-    /// Answers a chat request.
-    pub(crate) async fn chat(&self, request: &ChatRequest) -> Result<Served, GatewayError> {
-        let group = self.deployments.group(&request.model).ok_or_else(|| {
-            GatewayError::new(
-                ErrorKind::NotFound,
-                format!("model '{}' is not served by this gateway", request.model),
-            )
-            .with_code("model_not_found")
-            .with_param("model")
-        })?;
-        let deployment = router::pick(group).ok_or_else(|| {
-            GatewayError::new(
-                ErrorKind::Unavailable,
-                format!("model group '{}' has no deployment", group.name),
-            )
-        })?;
-        self.attempt(deployment.clone(), request, 0).await
+    pub(crate) fn group_names(&self) -> &[String] {
+        &self.group_names
     }
 
+    pub(crate) fn router(&self) -> &Router<Deployment> {
+        &self.router
+    }
+
+    /// Answers a chat request: routed, retried and fallen back as configured.
+    pub(crate) async fn chat(&self, request: &ChatRequest) -> Result<Served, Failed> {
+        let started = StdInstant::now();
+        let prompt_tokens = if request.body.len() >= self.estimate_from_bytes {
+            estimate_prompt_tokens(&request.body)
+        } else {
+            None
+        };
+        let route = RouteRequest {
+            model: &request.model,
+            stream: request.stream,
+            num_retries: request.num_retries,
+            fallbacks: request.fallbacks.as_deref(),
+            prompt_tokens,
+            deadline: request.timeout.map(|t| started + t),
+        };
+        let upstream_total = std::sync::Mutex::new(Duration::ZERO);
+        let routed = self
+            .router
+            .route(&route, |deployment, info| {
+                let upstream_total = &upstream_total;
+                async move {
+                    let (answer, upstream_time) = self
+                        .attempt(deployment, request, info, route.deadline)
+                        .await?;
+                    *upstream_total.lock().unwrap_or_else(|p| p.into_inner()) += upstream_time;
+                    Ok(answer)
+                }
+            })
+            .await
+            .map_err(
+                |RouteFailure {
+                     error,
+                     retries,
+                     fallbacks,
+                 }| Failed {
+                    error,
+                    retries,
+                    fallbacks,
+                },
+            )?;
+        let upstream_time = *upstream_total.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(Served {
+            answer: routed.value,
+            deployment: routed.target,
+            upstream_time,
+            retries: routed.retries,
+            fallbacks: routed.fallbacks,
+            max_retries: routed.max_retries,
+            in_flight: routed.in_flight,
+        })
+    }
+
+    /// One upstream call on `deployment`. Returns the answer and the time spent waiting on the
+    /// upstream.
     async fn attempt(
         &self,
         deployment: Arc<Deployment>,
         request: &ChatRequest,
-        attempt: u32,
-    ) -> Result<Served, GatewayError> {
+        info: AttemptInfo,
+        request_deadline: Option<StdInstant>,
+    ) -> Result<(ChatAnswer, Duration), GatewayError> {
         let origin = origin_of(&deployment);
+        let drop_params = request
+            .drop_params
+            .or(deployment.params.drop_params)
+            .unwrap_or(self.drop_params);
+        let body = deployment.params.apply(&request.body, drop_params)?;
+        let auth_token = match &deployment.auth {
+            Some(cache) => cache
+                .token(&deployment.instance, &self.transport, &origin)
+                .await?
+                .map(|t| t.to_string()),
+            None => None,
+        };
         let context = RequestContext {
             request_id: request.request_id.clone(),
-            attempt,
-            now_unix_ms: now_unix_ms(),
+            attempt: info.number,
+            now_unix_ms: unix_ms(),
             stream: request.stream,
             include_usage: request.include_usage,
-            drop_params: request.drop_params,
-            auth_token: None,
+            drop_params,
+            auth_token,
         };
         let upstream_request = deployment
             .instance
-            .build_request("chat", &request.body, &context)
+            .build_request("chat", &body, &context)
             .map_err(|e| GatewayError::from_provider(e, origin.clone()))?;
 
         let started = Instant::now();
-        let limit = if request.stream {
-            deployment.stream_timeout
+        let mut limit = if request.stream {
+            deployment.ttft_timeout
         } else {
             deployment.timeout
         };
+        if let Some(d) = request_deadline {
+            limit = limit.min(d.saturating_duration_since(StdInstant::now()));
+        }
         let deadline = started + limit;
         let response =
             match tokio::time::timeout_at(deadline, self.transport.send(upstream_request)).await {
@@ -173,6 +458,12 @@ impl Engine {
                 Ok(Err(_)) | Err(_) => Bytes::new(),
             };
             let e = deployment.instance.classify_error(&response.head, &body);
+            if e.kind == ErrorKind::Authentication {
+                // A revoked or expired token: fetch a new one next time.
+                if let Some(cache) = &deployment.auth {
+                    cache.invalidate();
+                }
+            }
             return Err(GatewayError::from_provider(e, origin));
         }
 
@@ -192,14 +483,13 @@ impl Engine {
                 .instance
                 .parse_response(&response.head, &body)
                 .map_err(|e| GatewayError::from_provider(e, origin.clone()))?;
-            return Ok(Served {
-                answer: ChatAnswer::Complete {
+            return Ok((
+                ChatAnswer::Complete {
                     body: Bytes::from(parsed.body),
                     info: parsed.info,
                 },
-                deployment,
                 upstream_time,
-            });
+            ));
         }
 
         let decoder = deployment
@@ -210,7 +500,7 @@ impl Engine {
             response.body,
             decoder,
             deadline,
-            deployment.stream_timeout,
+            deployment.stream_idle_timeout,
             origin,
         ));
         let first = match stream.next().await {
@@ -218,14 +508,75 @@ impl Engine {
             Some(Err(e)) => return Err(e),
             None => Bytes::new(),
         };
-        let upstream_time = started.elapsed();
-        Ok(Served {
-            answer: ChatAnswer::Stream {
+        Ok((
+            ChatAnswer::Stream {
                 first,
                 rest: stream,
             },
-            deployment,
-            upstream_time,
-        })
+            started.elapsed(),
+        ))
     }
+}
+
+/// Deployments for a name that is not a configured group: from the first wildcard entry that
+/// matches it.
+fn resolve_on_demand(
+    name: &str,
+    registry: &ProviderRegistry,
+    env: &PluginEnv,
+    defaults: &Defaults,
+    wildcards: &[Wildcard],
+) -> Option<Vec<Arc<Deployment>>> {
+    let mut warnings = Vec::new();
+    for w in wildcards {
+        if let Some(model) = w.model_for(name) {
+            let path = format!("model_list[{}]", w.index);
+            match build_deployment(
+                registry,
+                env,
+                defaults,
+                &w.params,
+                &model,
+                name,
+                name.to_owned(),
+                &path,
+                &mut warnings,
+            ) {
+                Ok(d) => return Some(vec![Arc::new(d)]),
+                Err(e) => {
+                    tracing::debug!(model = name, error = %e, "wildcard entry cannot serve this model");
+                    continue;
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A deployment for a `provider/model` fallback target with the provider's defaults.
+pub(crate) fn provider_model_deployments(
+    name: &str,
+    registry: &ProviderRegistry,
+    env: &PluginEnv,
+    defaults: &Defaults,
+) -> Option<Vec<Arc<Deployment>>> {
+    crate::registry::split_model_string(name)?;
+    let params = crate::config::LitellmParams {
+        model: name.to_owned(),
+        ..Default::default()
+    };
+    let mut warnings = Vec::new();
+    build_deployment(
+        registry,
+        env,
+        defaults,
+        &params,
+        name,
+        name,
+        name.to_owned(),
+        name,
+        &mut warnings,
+    )
+    .ok()
+    .map(|d| vec![Arc::new(d)])
 }

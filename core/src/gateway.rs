@@ -17,10 +17,10 @@ use switchyard_plugin_sdk::ErrorKind;
 
 use crate::body::GatewayBody;
 use crate::config::{Config, ConfigWarning, Secret};
-use crate::engine::{ChatAnswer, ChatRequest, Engine, Served};
+use crate::engine::{ChatAnswer, ChatRequest, Engine, Failed, Served};
 use crate::error::GatewayError;
 use crate::metrics::{self, RequestLabels};
-use crate::registry::{build_deployments, ProviderRegistry};
+use crate::registry::{PluginEnv, ProviderRegistry};
 use crate::stream::{StreamEnd, StreamOutcome};
 use crate::transport::Transport;
 use crate::types::ChatRequestHead;
@@ -35,6 +35,11 @@ const X_MODEL_GROUP: HeaderName = HeaderName::from_static("x-switchyard-model-gr
 const X_DEPLOYMENT: HeaderName = HeaderName::from_static("x-switchyard-deployment");
 const X_PROVIDER: HeaderName = HeaderName::from_static("x-switchyard-provider");
 const X_OVERHEAD: HeaderName = HeaderName::from_static("x-switchyard-overhead-duration-ms");
+const X_RETRIES: HeaderName = HeaderName::from_static("x-switchyard-attempted-retries");
+const X_FALLBACKS: HeaderName = HeaderName::from_static("x-switchyard-attempted-fallbacks");
+const X_LITELLM_RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempted-retries");
+const X_LITELLM_FALLBACKS: HeaderName = HeaderName::from_static("x-litellm-attempted-fallbacks");
+const X_LITELLM_MAX_RETRIES: HeaderName = HeaderName::from_static("x-litellm-max-retries");
 const X_LITELLM_CALL_ID: HeaderName = HeaderName::from_static("x-litellm-call-id");
 const X_LITELLM_MODEL_GROUP: HeaderName = HeaderName::from_static("x-litellm-model-group");
 const X_LITELLM_MODEL_ID: HeaderName = HeaderName::from_static("x-litellm-model-id");
@@ -93,31 +98,32 @@ impl GatewayBuilder {
 
     /// Instantiates every deployment. Returns the gateway and warnings to log.
     pub fn build(self) -> Result<(Gateway, Vec<ConfigWarning>), String> {
-        let (deployments, warnings) = build_deployments(&self.config, &self.registry, &*self.env)?;
+        let env = PluginEnv::capture(&self.registry, &*self.env);
         let transport = Transport::new()?;
+        let plugins = self
+            .registry
+            .plugins()
+            .iter()
+            .map(|p| {
+                let m = p.metadata();
+                PluginSummary {
+                    name: m.name.clone(),
+                    version: m.version.clone(),
+                }
+            })
+            .collect();
+        let (engine, warnings) = Engine::build(&self.config, self.registry, env, transport)?;
         let body_limit = self
             .config
             .switchyard
             .request_body_limit_bytes
             .unwrap_or(DEFAULT_BODY_LIMIT);
         let inner = Inner {
-            engine: Engine::new(transport, Arc::new(deployments)),
+            engine,
             master_key: self.config.general_settings.master_key.clone(),
-            drop_params: self.config.litellm_settings.drop_params,
             metrics: self.metrics,
             body_limit,
-            plugins: self
-                .registry
-                .plugins()
-                .iter()
-                .map(|p| {
-                    let m = p.metadata();
-                    PluginSummary {
-                        name: m.name.clone(),
-                        version: m.version.clone(),
-                    }
-                })
-                .collect(),
+            plugins,
         };
         Ok((
             Gateway {
@@ -137,7 +143,6 @@ struct PluginSummary {
 struct Inner {
     engine: Engine,
     master_key: Option<Secret>,
-    drop_params: bool,
     metrics: Option<MetricsRenderer>,
     body_limit: usize,
     plugins: Vec<PluginSummary>,
@@ -152,7 +157,7 @@ pub struct Gateway {
 impl fmt::Debug for Gateway {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gateway")
-            .field("model_groups", &self.inner.engine.deployments().len())
+            .field("model_groups", &self.inner.engine.group_names().len())
             .field("plugins", &self.inner.plugins)
             .finish_non_exhaustive()
     }
@@ -274,7 +279,21 @@ impl Gateway {
             response.headers_mut().insert(X_REQUEST_ID, v);
         }
         if labels.route != "health" && labels.route != "metrics" {
-            metrics::record_request(&labels, response.status().as_u16(), started.elapsed());
+            let elapsed = started.elapsed();
+            metrics::record_request(&labels, response.status().as_u16(), elapsed);
+            tracing::info!(
+                target: "switchyard::request",
+                request_id = %request_id,
+                route = labels.route,
+                model_group = %labels.model_group,
+                deployment = %labels.deployment,
+                provider = %labels.provider,
+                status = response.status().as_u16(),
+                retries = labels.retries,
+                fallbacks = labels.fallbacks,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                "request"
+            );
         }
         response
     }
@@ -305,6 +324,7 @@ impl Gateway {
             }
             Route::Metrics => {
                 labels.route = "metrics";
+                self.inner.engine.router().update_gauges();
                 let text = self
                     .inner
                     .metrics
@@ -384,24 +404,48 @@ impl Gateway {
         started: Instant,
     ) -> Result<Response<GatewayBody>, GatewayError> {
         let head = ChatRequestHead::parse(&body)?;
-        if let Some(group) = self.inner.engine.deployments().group(&head.model) {
-            labels.model_group = group.name.clone();
-        }
+        labels.model_group = match self.inner.engine.router().resolve(&head.model) {
+            Some((group, _)) => group,
+            None => String::new(),
+        };
         let request = ChatRequest {
             request_id: request_id.to_owned(),
             model: head.model,
             stream: head.stream,
             include_usage: head.include_usage,
-            drop_params: head.drop_params.unwrap_or(self.inner.drop_params),
+            drop_params: head.drop_params,
+            num_retries: head.num_retries,
+            fallbacks: head.fallbacks,
+            timeout: head
+                .timeout
+                .and_then(|t| Duration::try_from_secs_f64(t).ok()),
             body,
         };
-        let served = self.inner.engine.chat(&request).await.inspect_err(|e| {
-            if let Some(p) = &e.origin.provider {
-                labels.provider = p.clone();
+        match self.inner.engine.chat(&request).await {
+            Ok(served) => {
+                labels.provider = served.deployment.provider.clone();
+                labels.model_group = served.deployment.model_group.clone();
+                labels.deployment = served.deployment.id.clone();
+                labels.retries = served.retries;
+                labels.fallbacks = served.fallbacks;
+                Ok(self.respond(served, labels, started))
             }
-        })?;
-        labels.provider = served.deployment.provider.clone();
-        Ok(self.respond(served, labels, started))
+            Err(Failed {
+                error,
+                retries,
+                fallbacks,
+            }) => {
+                if let Some(p) = &error.origin.provider {
+                    labels.provider = p.clone();
+                }
+                labels.retries = retries;
+                labels.fallbacks = fallbacks;
+                metrics::record_error(labels, error.kind.as_str());
+                let mut response = error_response(&error);
+                attempts_headers(response.headers_mut(), retries, fallbacks, None);
+                Ok(response)
+            }
+        }
     }
 
     fn respond(
@@ -414,6 +458,10 @@ impl Gateway {
             answer,
             deployment,
             upstream_time,
+            retries,
+            fallbacks,
+            max_retries,
+            in_flight,
         } = served;
         let overhead = started.elapsed().saturating_sub(upstream_time);
         metrics::record_upstream(
@@ -426,7 +474,9 @@ impl Gateway {
             ChatAnswer::Complete { body, info } => {
                 if let Some(usage) = &info.usage {
                     metrics::record_usage(labels, usage);
+                    in_flight.add_tokens(usage.prompt_tokens + usage.completion_tokens);
                 }
+                drop(in_flight);
                 json_response(StatusCode::OK, body)
             }
             ChatAnswer::Stream { first, mut rest } => {
@@ -434,7 +484,10 @@ impl Gateway {
                 rest.observe(Box::new(move |end: StreamEnd| {
                     if let Some(usage) = &end.info.usage {
                         metrics::record_usage(&labels, usage);
+                        in_flight.add_tokens(usage.prompt_tokens + usage.completion_tokens);
                     }
+                    // The request stops counting as in flight when its stream ends.
+                    drop(in_flight);
                     let outcome = match &end.outcome {
                         StreamOutcome::Completed => "completed",
                         StreamOutcome::Failed(e) => {
@@ -468,6 +521,7 @@ impl Gateway {
             headers.insert(X_OVERHEAD, v.clone());
             headers.insert(X_LITELLM_OVERHEAD, v);
         }
+        attempts_headers(headers, retries, fallbacks, Some(max_retries));
         response
     }
 
@@ -484,13 +538,15 @@ impl Gateway {
             object: &'static str,
             data: Vec<Model<'a>>,
         }
-        let deployments = self.inner.engine.deployments();
         let list = List {
             object: "list",
-            data: deployments
-                .groups()
-                .map(|g| Model {
-                    id: &g.name,
+            data: self
+                .inner
+                .engine
+                .group_names()
+                .iter()
+                .map(|name| Model {
+                    id: name,
                     object: "model",
                     created: 0,
                     owned_by: "switchyard",
@@ -516,13 +572,31 @@ impl Gateway {
             status: "healthy",
             db: "Not connected",
             switchyard_version: env!("CARGO_PKG_VERSION"),
-            model_groups: self.inner.engine.deployments().len(),
+            model_groups: self.inner.engine.group_names().len(),
             plugins: &self.inner.plugins,
         };
         json_response(
             StatusCode::OK,
             Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
         )
+    }
+}
+
+/// `x-switchyard-attempted-retries` / `-fallbacks` and their LiteLLM names.
+fn attempts_headers(
+    headers: &mut http::HeaderMap,
+    retries: u32,
+    fallbacks: u32,
+    max_retries: Option<u32>,
+) {
+    let retries = HeaderValue::from(retries);
+    let fallbacks = HeaderValue::from(fallbacks);
+    headers.insert(X_RETRIES, retries.clone());
+    headers.insert(X_LITELLM_RETRIES, retries);
+    headers.insert(X_FALLBACKS, fallbacks.clone());
+    headers.insert(X_LITELLM_FALLBACKS, fallbacks);
+    if let Some(max) = max_retries {
+        headers.insert(X_LITELLM_MAX_RETRIES, HeaderValue::from(max));
     }
 }
 

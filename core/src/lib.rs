@@ -3,6 +3,8 @@
 //! switchyard as a library: everything the `switchyard` binary does, minus sockets.
 //!
 //! - [`Config`] reads a LiteLLM `config.yaml` unchanged (plus switchyard's own section).
+//! - [`router::Router`] is LiteLLM's Router on its own: model groups, routing strategies,
+//!   retries, cooldowns and fallbacks around any async attempt (see `examples/router.rs`).
 //! - [`Gateway`] is the OpenAI-compatible service: `http::Request` in, `http::Response` out.
 //!   Build it with [`Gateway::builder`], add provider plugins (loaded from files with
 //!   `switchyard_plugin_sdk::loader`, or linked statically through a provider crate's
@@ -26,14 +28,16 @@
 //! # let _ = response; Ok(()) }
 //! ```
 
+mod auth;
 mod body;
 pub mod config;
 mod engine;
 mod error;
 mod gateway;
 pub mod metrics;
+mod params;
 mod registry;
-mod router;
+pub mod router;
 mod stream;
 mod transport;
 mod types;

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
 use switchyard_plugin_sdk::Usage;
 
 pub const REQUESTS: &str = "switchyard_requests_total";
@@ -53,6 +55,7 @@ pub fn describe() {
         "Failed requests by model group, provider and error kind"
     );
     describe_counter!(STREAMS_ENDED, "Committed streams by how they ended");
+    describe_router();
 }
 
 /// Labels of one request, all from bounded sets.
@@ -61,6 +64,10 @@ pub(crate) struct RequestLabels {
     pub(crate) route: &'static str,
     pub(crate) model_group: String,
     pub(crate) provider: String,
+    /// Not labels (unbounded or numeric): for the request's log line.
+    pub(crate) deployment: String,
+    pub(crate) retries: u32,
+    pub(crate) fallbacks: u32,
 }
 
 impl RequestLabels {
@@ -69,6 +76,9 @@ impl RequestLabels {
             route,
             model_group: String::new(),
             provider: String::new(),
+            deployment: String::new(),
+            retries: 0,
+            fallbacks: 0,
         }
     }
 }
@@ -126,6 +136,60 @@ pub(crate) fn record_stream_end(labels: &RequestLabels, outcome: &'static str) {
         "model_group" => labels.model_group.clone(),
         "provider" => labels.provider.clone(),
         "outcome" => outcome
+    )
+    .increment(1);
+}
+
+pub const RETRIES: &str = "switchyard_retries_total";
+pub const FALLBACKS: &str = "switchyard_fallbacks_total";
+pub const COOLDOWNS: &str = "switchyard_cooldowns_total";
+pub const COOLING_DOWN: &str = "switchyard_deployments_cooling_down";
+pub const DEPLOYMENT_FAILURES: &str = "switchyard_deployment_failures_total";
+
+/// Registers the router's metric descriptions.
+pub fn describe_router() {
+    describe_counter!(
+        RETRIES,
+        "Retries, by model group and the error that caused them"
+    );
+    describe_counter!(
+        FALLBACKS,
+        "Fallbacks invoked, by requested group, fallback group and error kind"
+    );
+    describe_counter!(
+        COOLDOWNS,
+        "Deployments put in cooldown, by deployment and error kind"
+    );
+    describe_gauge!(COOLING_DOWN, "Deployments cooling down now");
+    describe_counter!(
+        DEPLOYMENT_FAILURES,
+        "Failed upstream attempts, by model group, deployment and error kind"
+    );
+}
+
+pub(crate) fn record_retry(model_group: &str, kind: &'static str) {
+    counter!(RETRIES, "model_group" => model_group.to_owned(), "kind" => kind).increment(1);
+}
+
+pub(crate) fn record_fallback(from: &str, to: &str, kind: &'static str) {
+    counter!(FALLBACKS, "model_group" => from.to_owned(), "fallback" => to.to_owned(), "kind" => kind)
+        .increment(1);
+}
+
+pub(crate) fn record_cooldown(deployment: &str, kind: &'static str) {
+    counter!(COOLDOWNS, "deployment" => deployment.to_owned(), "kind" => kind).increment(1);
+}
+
+pub(crate) fn set_cooling_down(n: usize) {
+    gauge!(COOLING_DOWN).set(n as f64);
+}
+
+pub(crate) fn record_deployment_failure(model_group: &str, deployment: &str, kind: &'static str) {
+    counter!(
+        DEPLOYMENT_FAILURES,
+        "model_group" => model_group.to_owned(),
+        "deployment" => deployment.to_owned(),
+        "kind" => kind
     )
     .increment(1);
 }

@@ -1,7 +1,7 @@
 //! Providers and deployments: which plugin serves which `provider/model` string, and the
 //! deployment objects built from `model_list`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +9,11 @@ use std::time::Duration;
 use switchyard_plugin_sdk::host::{PluginHandle, ProviderInstance};
 use switchyard_plugin_sdk::DeploymentConfig;
 
-use crate::config::{Config, ConfigWarning};
+use crate::auth::TokenCache;
+use crate::config::{Config, ConfigWarning, LitellmParams};
 use crate::error::ErrorOrigin;
+use crate::params::ParamRules;
+use crate::router::RouteTarget;
 
 /// Default total timeout of an upstream call when the config sets none (LiteLLM's default).
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -58,7 +61,7 @@ impl ProviderRegistry {
         self.by_provider.get(provider).map(|&i| &self.plugins[i])
     }
 
-    fn provider_ids(&self) -> Vec<&str> {
+    pub(crate) fn provider_ids(&self) -> Vec<&str> {
         let mut ids: Vec<&str> = self.by_provider.keys().map(String::as_str).collect();
         ids.sort_unstable();
         ids
@@ -77,9 +80,19 @@ pub(crate) struct Deployment {
     pub instance: ProviderInstance,
     /// Total time for a non-stream call.
     pub timeout: Duration,
-    /// Time to the first stream chunk, and the longest silence between chunks.
-    pub stream_timeout: Duration,
-    pub weight: f64,
+    /// Time to the first stream chunk.
+    pub ttft_timeout: Duration,
+    /// The longest silence between stream chunks.
+    pub stream_idle_timeout: Duration,
+    pub weight: Option<f64>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    /// Input + output price per token, for cost-based routing only.
+    pub cost_rank: Option<f64>,
+    pub context_window: Option<u64>,
+    pub(crate) params: ParamRules,
+    /// Present when the provider obtains tokens through `auth_step`.
+    pub(crate) auth: Option<TokenCache>,
     /// Attribution of this deployment's errors, built once.
     pub(crate) origin: Arc<ErrorOrigin>,
 }
@@ -95,6 +108,27 @@ impl fmt::Debug for Deployment {
     }
 }
 
+impl RouteTarget for Deployment {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn weight(&self) -> Option<f64> {
+        self.weight
+    }
+    fn rpm_limit(&self) -> Option<u64> {
+        self.rpm
+    }
+    fn tpm_limit(&self) -> Option<u64> {
+        self.tpm
+    }
+    fn cost_rank(&self) -> Option<f64> {
+        self.cost_rank
+    }
+    fn context_window(&self) -> Option<u64> {
+        self.context_window
+    }
+}
+
 /// The deployments of one `model_name`.
 #[derive(Debug)]
 pub(crate) struct ModelGroup {
@@ -102,25 +136,40 @@ pub(crate) struct ModelGroup {
     pub deployments: Vec<Arc<Deployment>>,
 }
 
-/// Every model group, in config order.
+/// Every configured model group, in config order, and the wildcard entries.
 #[derive(Debug, Default)]
 pub(crate) struct Deployments {
-    groups: HashMap<String, Arc<ModelGroup>>,
-    order: Vec<Arc<ModelGroup>>,
+    pub(crate) groups: Vec<ModelGroup>,
+    /// `model_list` entries whose `model_name` has a `*` (`anthropic/*`, `*`): templates for
+    /// deployments built when a request names a matching model.
+    pub(crate) wildcards: Vec<Wildcard>,
 }
 
-impl Deployments {
-    pub(crate) fn group(&self, name: &str) -> Option<&Arc<ModelGroup>> {
-        self.groups.get(name)
-    }
+/// A `model_list` entry with a `*` in its name.
+#[derive(Debug, Clone)]
+pub(crate) struct Wildcard {
+    pub(crate) pattern: String,
+    pub(crate) params: LitellmParams,
+    pub(crate) index: usize,
+}
 
-    /// Model groups in config order.
-    pub(crate) fn groups(&self) -> impl Iterator<Item = &Arc<ModelGroup>> {
-        self.order.iter()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.order.len()
+impl Wildcard {
+    /// The `provider/model` a requested name maps to, when it matches.
+    pub(crate) fn model_for(&self, requested: &str) -> Option<String> {
+        let (prefix, suffix) = self.pattern.split_once('*')?;
+        let middle = requested
+            .strip_prefix(prefix)?
+            .strip_suffix(suffix)
+            .filter(|m| !m.is_empty())?;
+        let target = &self.params.model;
+        let model = if target == "*" {
+            requested.to_owned()
+        } else if target.contains('*') {
+            target.replacen('*', middle, 1)
+        } else {
+            target.clone()
+        };
+        split_model_string(&model).is_some().then_some(model)
     }
 }
 
@@ -134,143 +183,343 @@ fn seconds(value: f64) -> Duration {
     Duration::try_from_secs_f64(value).unwrap_or(DEFAULT_TIMEOUT)
 }
 
+/// Environment variables the plugins declared, read once at start-up (plugins never read the
+/// environment; deployments built later from wildcards use this snapshot).
+#[derive(Clone, Default)]
+pub(crate) struct PluginEnv(Arc<HashMap<String, String>>);
+
+impl fmt::Debug for PluginEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl PluginEnv {
+    pub(crate) fn capture(
+        registry: &ProviderRegistry,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Self {
+        let mut vars = HashMap::new();
+        for plugin in registry.plugins() {
+            for name in &plugin.metadata().credential_env {
+                if let Some(value) = env(name).filter(|v| !v.is_empty()) {
+                    vars.insert(name.clone(), value);
+                }
+            }
+        }
+        PluginEnv(Arc::new(vars))
+    }
+}
+
+/// Settings every deployment inherits unless its `litellm_params` say otherwise.
+#[derive(Debug, Clone)]
+pub(crate) struct Defaults {
+    pub(crate) timeout: Duration,
+    pub(crate) stream_timeout: Option<Duration>,
+    pub(crate) ttft_timeout: Option<Duration>,
+    pub(crate) stream_idle_timeout: Option<Duration>,
+}
+
+impl Defaults {
+    pub(crate) fn from_config(config: &Config) -> Self {
+        let r = &config.router_settings;
+        Defaults {
+            timeout: r
+                .timeout
+                .or(config.litellm_settings.request_timeout)
+                .map(seconds)
+                .unwrap_or(DEFAULT_TIMEOUT),
+            stream_timeout: r.stream_timeout.map(seconds),
+            ttft_timeout: r.ttft_timeout.map(seconds),
+            stream_idle_timeout: r.stream_idle_timeout.map(seconds),
+        }
+    }
+}
+
+/// Replaces the values of the plugin's `credential_files` names that are paths by the files'
+/// contents (inline JSON is left alone).
+fn read_credential_file(name: &str, value: &str, path: &str) -> Result<Option<String>, String> {
+    let trimmed = value.trim_start();
+    if trimmed.starts_with('{') || trimmed.is_empty() {
+        return Ok(None);
+    }
+    std::fs::read_to_string(trimmed)
+        .map(Some)
+        .map_err(|e| format!("{path}: {name}: cannot read the credentials file '{trimmed}': {e}"))
+}
+
+/// Builds one deployment. `path` names the config entry in errors.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_deployment(
+    registry: &ProviderRegistry,
+    env: &PluginEnv,
+    defaults: &Defaults,
+    params: &LitellmParams,
+    model: &str,
+    model_group: &str,
+    id: String,
+    path: &str,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Deployment, String> {
+    let (provider, upstream_model) = split_model_string(model).ok_or_else(|| {
+        format!("{path}.litellm_params.model: '{model}' is not a 'provider/model' string")
+    })?;
+    let plugin = registry.find(provider).ok_or_else(|| {
+        format!(
+            "{path}.litellm_params.model: no loaded plugin serves provider '{provider}' \
+             (loaded providers: {})",
+            registry.provider_ids().join(", ")
+        )
+    })?;
+    let meta = plugin.metadata();
+
+    let mut plugin_env = BTreeMap::new();
+    for name in &meta.credential_env {
+        if let Some(value) = env.0.get(name) {
+            let value = if meta.credential_files.contains(name) {
+                read_credential_file(name, value, path)?.unwrap_or_else(|| value.clone())
+            } else {
+                value.clone()
+            };
+            plugin_env.insert(name.clone(), value);
+        }
+    }
+    let has_key = params.api_key.is_some()
+        || meta
+            .credential_env
+            .iter()
+            .any(|n| n.contains("KEY") && plugin_env.contains_key(n));
+    if meta.requires_api_key && !has_key && params.api_base.is_none() {
+        let vars: Vec<&str> = meta
+            .credential_env
+            .iter()
+            .filter(|n| n.contains("KEY"))
+            .map(String::as_str)
+            .collect();
+        warnings.push(ConfigWarning {
+            path: format!("{path}.litellm_params.api_key"),
+            message: format!(
+                "no api_key for '{model_group}' and {} is not set: its requests will fail with 401",
+                if vars.is_empty() {
+                    "no credential variable".to_owned()
+                } else {
+                    vars.join(" / ")
+                }
+            ),
+        });
+    }
+
+    let mut extra = params.extra.clone();
+    for (key, value) in [
+        ("rpm", params.rpm.map(serde_json::Value::from)),
+        ("tpm", params.tpm.map(serde_json::Value::from)),
+    ] {
+        if let Some(value) = value {
+            extra.insert(key.to_owned(), value);
+        }
+    }
+    for name in &meta.credential_files {
+        if let Some(serde_json::Value::String(value)) = extra.get(name) {
+            if let Some(contents) =
+                read_credential_file(name, value, &format!("{path}.litellm_params"))?
+            {
+                extra.insert(name.clone(), serde_json::Value::String(contents));
+            }
+        }
+    }
+    let drop_params = match extra.get("drop_params") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Bool(b)) => Some(*b),
+        Some(other) => {
+            return Err(format!(
+                "{path}.litellm_params.drop_params: expected true or false, found {other}"
+            ))
+        }
+    };
+    let always_drop = match extra.get("additional_drop_params") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_owned).ok_or_else(|| {
+                    format!(
+                        "{path}.litellm_params.additional_drop_params: expected a list of \
+                         parameter names, found {v}"
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(format!(
+                "{path}.litellm_params.additional_drop_params: expected a list of parameter \
+                 names, found {other}"
+            ))
+        }
+    };
+    let context_window = match extra.get("max_input_tokens") {
+        Some(v) => v.as_u64(),
+        None => None,
+    };
+
+    let deployment_config = DeploymentConfig {
+        deployment_id: id.clone(),
+        model_group: model_group.to_owned(),
+        provider: provider.to_owned(),
+        model: upstream_model.to_owned(),
+        api_base: params.api_base.clone(),
+        api_key: params.api_key.as_ref().map(|k| k.expose().to_owned()),
+        api_version: params.api_version.clone(),
+        params: extra,
+        env: plugin_env,
+    };
+    let instance = plugin.instantiate(&deployment_config).map_err(|e| {
+        format!(
+            "{path}: plugin '{}' rejected the deployment: {}",
+            meta.name, e.message
+        )
+    })?;
+    let catalog = meta.models.iter().find(|m| m.id == upstream_model);
+    let price = |configured: &Option<String>, catalog: Option<&Option<String>>| {
+        configured
+            .as_deref()
+            .or_else(|| catalog.and_then(|c| c.as_deref()))
+            .and_then(|p| p.parse::<f64>().ok())
+    };
+    let cost_rank = match (
+        price(
+            &params.input_cost_per_token,
+            catalog.map(|c| &c.input_cost_per_token),
+        ),
+        price(
+            &params.output_cost_per_token,
+            catalog.map(|c| &c.output_cost_per_token),
+        ),
+    ) {
+        (Some(i), Some(o)) => Some(i + o),
+        (Some(p), None) | (None, Some(p)) => Some(p),
+        (None, None) => None,
+    };
+    let timeout = params.timeout.map(seconds).unwrap_or(defaults.timeout);
+    let stream_timeout = params
+        .stream_timeout
+        .map(seconds)
+        .or(defaults.stream_timeout)
+        .unwrap_or(timeout);
+    let extra_seconds = |key: &str| {
+        deployment_config
+            .params
+            .get(key)
+            .and_then(serde_json::Value::as_f64)
+            .filter(|s| *s > 0.0)
+            .map(seconds)
+    };
+    let ttft_timeout = extra_seconds("ttft_timeout")
+        .or(defaults.ttft_timeout)
+        .unwrap_or(stream_timeout);
+    let stream_idle_timeout = extra_seconds("stream_idle_timeout")
+        .or(defaults.stream_idle_timeout)
+        .unwrap_or(stream_timeout);
+    let origin = Arc::new(ErrorOrigin {
+        model_group: Some(model_group.to_owned()),
+        deployment: Some(id.clone()),
+        provider: Some(provider.to_owned()),
+    });
+    Ok(Deployment {
+        params: ParamRules::new(meta, provider, upstream_model, drop_params, always_drop),
+        auth: meta.uses_auth_step.then(TokenCache::default),
+        id,
+        model_group: model_group.to_owned(),
+        provider: provider.to_owned(),
+        upstream_model: upstream_model.to_owned(),
+        instance,
+        timeout,
+        ttft_timeout,
+        stream_idle_timeout,
+        weight: params.weight,
+        rpm: params.rpm,
+        tpm: params.tpm,
+        cost_rank,
+        context_window: context_window.or_else(|| catalog.and_then(|c| c.context_window)),
+        origin,
+    })
+}
+
 /// Builds every deployment of `config` with the plugins of `registry`. Errors name the config
 /// path; warnings (a credential that is not set, ...) are returned for the caller to log.
 pub(crate) fn build_deployments(
     config: &Config,
     registry: &ProviderRegistry,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &PluginEnv,
 ) -> Result<(Deployments, Vec<ConfigWarning>), String> {
     let mut warnings = Vec::new();
     let mut deployments = Deployments::default();
-    let mut members: Vec<(String, Vec<Arc<Deployment>>)> = Vec::new();
-    let default_timeout = config
-        .router_settings
-        .timeout
-        .or(config.litellm_settings.request_timeout)
-        .map(seconds)
-        .unwrap_or(DEFAULT_TIMEOUT);
+    let defaults = Defaults::from_config(config);
 
     for (index, entry) in config.model_list.iter().enumerate() {
         let path = format!("model_list[{index}]");
         let params = &entry.litellm_params;
-        let (provider, upstream_model) = split_model_string(&params.model).ok_or_else(|| {
-            format!(
-                "{path}.litellm_params.model: '{}' is not a 'provider/model' string",
-                params.model
-            )
-        })?;
-        let plugin = registry.find(provider).ok_or_else(|| {
-            format!(
-                "{path}.litellm_params.model: no loaded plugin serves provider '{provider}' \
-                 (loaded providers: {})",
-                registry.provider_ids().join(", ")
-            )
-        })?;
-        let meta = plugin.metadata();
-
-        let mut plugin_env = std::collections::BTreeMap::new();
-        for name in &meta.credential_env {
-            if let Some(value) = env(name) {
-                plugin_env.insert(name.clone(), value);
+        if entry.model_name.contains('*') {
+            if params.model != "*" {
+                let (provider, _) = split_model_string(&params.model).ok_or_else(|| {
+                    format!(
+                        "{path}.litellm_params.model: '{}' is not a 'provider/model' string",
+                        params.model
+                    )
+                })?;
+                if registry.find(provider).is_none() {
+                    return Err(format!(
+                        "{path}.litellm_params.model: no loaded plugin serves provider \
+                         '{provider}' (loaded providers: {})",
+                        registry.provider_ids().join(", ")
+                    ));
+                }
             }
-        }
-        let has_key = params.api_key.is_some()
-            || meta
-                .credential_env
-                .iter()
-                .any(|n| n.contains("KEY") && plugin_env.contains_key(n));
-        if meta.requires_api_key && !has_key && params.api_base.is_none() {
-            let vars: Vec<&str> = meta
-                .credential_env
-                .iter()
-                .filter(|n| n.contains("KEY"))
-                .map(String::as_str)
-                .collect();
-            warnings.push(ConfigWarning {
-                path: format!("{path}.litellm_params.api_key"),
-                message: format!(
-                    "no api_key for '{}' and {} is not set: its requests will fail with 401",
-                    entry.model_name,
-                    if vars.is_empty() {
-                        "no credential variable".to_owned()
-                    } else {
-                        vars.join(" / ")
-                    }
-                ),
+            deployments.wildcards.push(Wildcard {
+                pattern: entry.model_name.clone(),
+                params: params.clone(),
+                index,
             });
+            continue;
         }
-
-        let group_index = match members
+        if params.model == "*" {
+            return Err(format!(
+                "{path}.litellm_params.model: '*' needs a wildcard model_name ('*' or 'provider/*')"
+            ));
+        }
+        let group_index = match deployments
+            .groups
             .iter()
-            .position(|(name, _)| *name == entry.model_name)
+            .position(|g| g.name == entry.model_name)
         {
             Some(i) => i,
             None => {
-                members.push((entry.model_name.clone(), Vec::new()));
-                members.len() - 1
+                deployments.groups.push(ModelGroup {
+                    name: entry.model_name.clone(),
+                    deployments: Vec::new(),
+                });
+                deployments.groups.len() - 1
             }
         };
-        let ordinal = members[group_index].1.len();
+        let ordinal = deployments.groups[group_index].deployments.len();
         let id = entry
             .model_info
             .id
             .clone()
             .unwrap_or_else(|| format!("{}.{ordinal}", entry.model_name));
-
-        let mut extra = params.extra.clone();
-        for (key, value) in [
-            ("rpm", params.rpm.map(serde_json::Value::from)),
-            ("tpm", params.tpm.map(serde_json::Value::from)),
-        ] {
-            if let Some(value) = value {
-                extra.insert(key.to_owned(), value);
-            }
-        }
-        let deployment_config = DeploymentConfig {
-            deployment_id: id.clone(),
-            model_group: entry.model_name.clone(),
-            provider: provider.to_owned(),
-            model: upstream_model.to_owned(),
-            api_base: params.api_base.clone(),
-            api_key: params.api_key.as_ref().map(|k| k.expose().to_owned()),
-            api_version: params.api_version.clone(),
-            params: extra,
-            env: plugin_env,
-        };
-        let instance = plugin.instantiate(&deployment_config).map_err(|e| {
-            format!(
-                "{path}: plugin '{}' rejected the deployment: {}",
-                meta.name, e.message
-            )
-        })?;
-        let timeout = params.timeout.map(seconds).unwrap_or(default_timeout);
-        let stream_timeout = params.stream_timeout.map(seconds).unwrap_or(timeout);
-        let origin = Arc::new(ErrorOrigin {
-            model_group: Some(entry.model_name.clone()),
-            deployment: Some(id.clone()),
-            provider: Some(provider.to_owned()),
-        });
-        members[group_index].1.push(Arc::new(Deployment {
+        let deployment = build_deployment(
+            registry,
+            env,
+            &defaults,
+            params,
+            &params.model,
+            &entry.model_name,
             id,
-            model_group: entry.model_name.clone(),
-            provider: provider.to_owned(),
-            upstream_model: upstream_model.to_owned(),
-            instance,
-            timeout,
-            stream_timeout,
-            weight: params.weight.unwrap_or(1.0),
-            origin,
-        }));
-    }
-
-    for (name, list) in members {
-        let group = Arc::new(ModelGroup {
-            name: name.clone(),
-            deployments: list,
-        });
-        deployments.groups.insert(name, group.clone());
-        deployments.order.push(group);
+            &path,
+            &mut warnings,
+        )?;
+        deployments.groups[group_index]
+            .deployments
+            .push(Arc::new(deployment));
     }
     Ok((deployments, warnings))
 }
@@ -292,5 +541,40 @@ mod tests {
         assert_eq!(split_model_string("gpt-4o"), None);
         assert_eq!(split_model_string("/x"), None);
         assert_eq!(split_model_string("openai/"), None);
+    }
+}
+
+#[cfg(test)]
+mod wildcard_tests {
+    use super::*;
+
+    fn wildcard(pattern: &str, model: &str) -> Wildcard {
+        Wildcard {
+            pattern: pattern.to_owned(),
+            params: LitellmParams {
+                model: model.to_owned(),
+                ..LitellmParams::default()
+            },
+            index: 0,
+        }
+    }
+
+    #[test]
+    fn wildcards_map_requested_names_to_provider_models() {
+        let w = wildcard("anthropic/*", "anthropic/*");
+        assert_eq!(
+            w.model_for("anthropic/claude-haiku-4-5").as_deref(),
+            Some("anthropic/claude-haiku-4-5")
+        );
+        assert_eq!(w.model_for("openai/gpt-4o"), None);
+        assert_eq!(w.model_for("anthropic/"), None);
+        let any = wildcard("*", "*");
+        assert_eq!(any.model_for("groq/llama3").as_deref(), Some("groq/llama3"));
+        assert_eq!(any.model_for("gpt-4o"), None, "no provider prefix");
+        let renamed = wildcard("team-a/*", "openai/*");
+        assert_eq!(
+            renamed.model_for("team-a/gpt-4o").as_deref(),
+            Some("openai/gpt-4o")
+        );
     }
 }

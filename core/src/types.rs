@@ -9,13 +9,19 @@ use serde_json::value::RawValue;
 use crate::error::GatewayError;
 
 /// The members of a chat request that routing and the commit point need.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequestHead {
     pub model: String,
     pub stream: bool,
     pub include_usage: bool,
     /// Per-request `drop_params` (LiteLLM extension), when given.
     pub drop_params: Option<bool>,
+    /// Per-request `num_retries` (LiteLLM extension).
+    pub num_retries: Option<u32>,
+    /// Per-request `fallbacks` (LiteLLM extension): model groups, aliases or `{model: ...}`.
+    pub fallbacks: Option<Vec<String>>,
+    /// Per-request `timeout` in seconds (LiteLLM extension), for the whole request.
+    pub timeout: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +36,12 @@ struct RawHead<'a> {
     stream_options: Option<StreamOptions>,
     #[serde(default)]
     drop_params: Option<bool>,
+    #[serde(default)]
+    num_retries: Option<serde_json::Value>,
+    #[serde(default)]
+    fallbacks: Option<serde_json::Value>,
+    #[serde(default)]
+    timeout: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -89,8 +101,67 @@ impl ChatRequestHead {
             }
             Some(_) => {}
         }
+        let num_retries = match raw.num_retries {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|n| *n <= 100)
+                    .map(|n| n as u32)
+                    .ok_or_else(|| {
+                        GatewayError::invalid_request(
+                            format!("'num_retries' must be a whole number from 0 to 100, not {v}"),
+                            Some("num_retries"),
+                        )
+                    })?,
+            ),
+        };
+        let fallbacks = match raw.fallbacks {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|item| match item {
+                        serde_json::Value::String(s) => Ok(s.clone()),
+                        serde_json::Value::Object(m) => m
+                            .get("model")
+                            .and_then(|m| m.as_str())
+                            .map(str::to_owned)
+                            .ok_or(()),
+                        _ => Err(()),
+                    })
+                    .collect::<Result<Vec<_>, ()>>()
+                    .map_err(|()| {
+                        GatewayError::invalid_request(
+                            "'fallbacks' must be a list of model names or {\"model\": name} objects",
+                            Some("fallbacks"),
+                        )
+                    })?,
+            ),
+            Some(_) => {
+                return Err(GatewayError::invalid_request(
+                    "'fallbacks' must be a list of model names",
+                    Some("fallbacks"),
+                ))
+            }
+        };
+        let timeout = match raw.timeout {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(
+                v.as_f64()
+                    .filter(|t| *t > 0.0 && t.is_finite())
+                    .ok_or_else(|| {
+                        GatewayError::invalid_request(
+                            format!("'timeout' must be a positive number of seconds, not {v}"),
+                            Some("timeout"),
+                        )
+                    })?,
+            ),
+        };
         let stream = raw.stream.unwrap_or(false);
         Ok(ChatRequestHead {
+            num_retries,
+            fallbacks,
+            timeout,
             model,
             stream,
             include_usage: stream

@@ -9,6 +9,10 @@
 //! | `http://ADDR/hang/v1` | never answers |
 //! | `http://ADDR/drop/v1` | streams two chunks, then breaks the connection |
 //! | `http://ADDR/slow/v1` | streams 50 chunks, 100 ms apart |
+//! | `http://ADDR/stall/v1` | sends stream headers, then nothing (no first chunk) |
+//! | `http://ADDR/pause/v1` | streams one chunk, then stays silent for 5 s |
+//! | `http://ADDR/errfirst/v1` | a 200 stream whose first event is an error event |
+//! | `http://ADDR/ctx/v1` | 400 `context_length_exceeded` |
 //!
 //! It records every request, and counts streams whose client went away.
 
@@ -218,6 +222,13 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
         "hang" => {
             std::future::pending::<()>().await;
         }
+        "ctx" => {
+            return json(
+                400,
+                serde_json::json!({"error": {"message": "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
+                    "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}),
+            )
+        }
         _ => {}
     }
     if !path.ends_with("/chat/completions") {
@@ -231,9 +242,30 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
         return json(200, completion(&model, &content));
     }
 
+    if prefix == "stall" || prefix == "errfirst" {
+        let body: Body = if prefix == "stall" {
+            StreamBody::new(futures_util::stream::pending::<
+                Result<Frame<Bytes>, std::io::Error>,
+            >())
+            .boxed()
+        } else {
+            let event = Bytes::from(format!(
+                "data: {}\n\n",
+                serde_json::json!({"error": {"message": "The server had an error while processing your request",
+                    "type": "server_error", "param": null, "code": null}})
+            ));
+            Full::new(event).map_err(|never| match never {}).boxed()
+        };
+        let mut response = Response::new(body);
+        response
+            .headers_mut()
+            .insert("content-type", "text/event-stream".parse().unwrap());
+        return response;
+    }
     let (chunks, delay, drop_after) = match prefix.as_str() {
         "slow" => (50, Duration::from_millis(100), None),
         "drop" => (10, Duration::from_millis(20), Some(2)),
+        "pause" => (2, Duration::from_secs(5), None),
         _ => (3, Duration::ZERO, None),
     };
     let include_usage = body["stream_options"]["include_usage"]

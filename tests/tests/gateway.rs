@@ -57,6 +57,9 @@ model_list:
       model: mock/demo
 general_settings:
   master_key: {KEY}
+# These tests check how each failure is classified; retries have their own (tests/router.rs).
+router_settings:
+  num_retries: 0
 "#,
         ok = upstream.api_base(""),
         r429 = upstream.api_base("fail429"),
