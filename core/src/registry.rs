@@ -506,6 +506,17 @@ pub(crate) fn build_deployments(
             .id
             .clone()
             .unwrap_or_else(|| format!("{}.{ordinal}", entry.model_name));
+        // LiteLLM reads the context window from `model_info.max_input_tokens`.
+        let with_window;
+        let params = match entry.model_info.extra.get("max_input_tokens") {
+            Some(v) if !params.extra.contains_key("max_input_tokens") => {
+                let mut p = params.clone();
+                p.extra.insert("max_input_tokens".to_owned(), v.clone());
+                with_window = p;
+                &with_window
+            }
+            _ => params,
+        };
         let deployment = build_deployment(
             registry,
             env,

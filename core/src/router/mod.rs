@@ -61,7 +61,7 @@ pub trait RouteTarget: Send + Sync + 'static {
 /// string under a wildcard entry, or a fallback target), or `None`.
 pub type Resolver<T> = Box<dyn Fn(&str) -> Option<Vec<Arc<T>>> + Send + Sync>;
 
-/// Most names resolved on demand that are remembered (names come from clients).
+/// Most distinct names resolved on demand (through wildcard entries) per process.
 const RESOLVED_CACHE_LIMIT: usize = 1024;
 
 /// A request as the router sees it.
@@ -236,11 +236,28 @@ impl<T: RouteTarget> Router<T> {
         {
             return Some((name.to_owned(), g.clone()));
         }
-        let built: Group<T> = resolver(name).filter(|d| !d.is_empty())?.into();
-        let mut cache = self.resolved.write().unwrap_or_else(|p| p.into_inner());
-        if cache.len() < RESOLVED_CACHE_LIMIT {
-            cache.insert(name.to_owned(), built.clone());
+        // Names come from clients: past the limit, new names are refused rather than letting
+        // state and metric labels grow without bound.
+        if self
+            .resolved
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+            >= RESOLVED_CACHE_LIMIT
+        {
+            tracing::warn!(
+                model = name,
+                limit = RESOLVED_CACHE_LIMIT,
+                "too many distinct models resolved through wildcard entries; refusing a new one"
+            );
+            return None;
         }
+        let built: Group<T> = resolver(name).filter(|d| !d.is_empty())?.into();
+        self.resolved
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_owned())
+            .or_insert(built.clone());
         Some((name.to_owned(), built))
     }
 
