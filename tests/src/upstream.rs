@@ -13,6 +13,7 @@
 //! | `http://ADDR/pause/v1` | streams one chunk, then stays silent for 5 s |
 //! | `http://ADDR/errfirst/v1` | a 200 stream whose first event is an error event |
 //! | `http://ADDR/ctx/v1` | 400 `context_length_exceeded` |
+//! | `POST http://ADDR/v1/token` | a token endpoint: `{"access_token": "tok-N", "expires_in": 3600}` (N counts calls) |
 //!
 //! It records every request, and counts streams whose client went away.
 
@@ -58,6 +59,7 @@ struct State {
     streams_started: AtomicUsize,
     streams_finished: AtomicUsize,
     streams_cancelled: AtomicUsize,
+    tokens_issued: AtomicUsize,
 }
 
 /// A running fake upstream.
@@ -115,6 +117,11 @@ impl Upstream {
 
     pub fn streams_finished(&self) -> usize {
         self.state.streams_finished.load(Ordering::SeqCst)
+    }
+
+    /// Tokens the `/token` endpoint handed out.
+    pub fn tokens_issued(&self) -> usize {
+        self.state.tokens_issued.load(Ordering::SeqCst)
     }
 
     /// Streams whose reader went away before the end.
@@ -185,7 +192,9 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    // Non-JSON bodies (a form-encoded token request) are kept as text.
+    let body: serde_json::Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
     state.requests.lock().unwrap().push(Recorded {
         method,
         path: path.clone(),
@@ -230,6 +239,15 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
             )
         }
         _ => {}
+    }
+    if path.ends_with("/token") {
+        let n = state.tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
+        // Slow enough that concurrent requests pile up behind one refresh.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        return json(
+            200,
+            serde_json::json!({"access_token": format!("tok-{n}"), "expires_in": 3600, "token_type": "Bearer"}),
+        );
     }
     if !path.ends_with("/chat/completions") {
         return json(
