@@ -1,0 +1,137 @@
+use super::*;
+
+/// Tests share one PostgreSQL database: they take turns.
+static PG: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The stores to test: SQLite always, PostgreSQL when the test script started one
+/// (`SWITCHYARD_TEST_DATABASE_URL`). Hold the guard for the whole test.
+async fn stores() -> (
+    Vec<(Store, Option<tempfile::TempDir>)>,
+    tokio::sync::MutexGuard<'static, ()>,
+) {
+    let guard = PG.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(dir.path().join("t.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let mut out = vec![(sqlite, Some(dir))];
+    if let Ok(url) = std::env::var("SWITCHYARD_TEST_DATABASE_URL") {
+        let pg = Store::open(&url).await.unwrap();
+        // A fresh schema per run.
+        on_pool!(pg, pool => {
+            for t in ["spend_logs", "keys", "users", "teams", "_sqlx_migrations"] {
+                sqlx::query(&format!("DROP TABLE IF EXISTS {t}")).execute(pool).await.unwrap();
+            }
+        });
+        out.push((pg, None));
+    }
+    for (s, _) in &out {
+        s.migrate().await.unwrap();
+    }
+    (out, guard)
+}
+
+fn log(id: &str, key: &str, nanos: i64, at: i64) -> SpendLog {
+    SpendLog {
+        request_id: id.into(),
+        token_hash: Some(key.into()),
+        user_id: Some("alice".into()),
+        team_id: None,
+        model_group: "gpt".into(),
+        model: "gpt-4o".into(),
+        deployment: "gpt.0".into(),
+        provider: "openai".into(),
+        spend_nanos: nanos,
+        prompt_tokens: 10,
+        completion_tokens: 5,
+        status: "success".into(),
+        start_time: at,
+        end_time: at + 5,
+    }
+}
+
+#[tokio::test]
+async fn keys_round_trip_and_aliases_are_unique() {
+    let (stores, _turn) = stores().await;
+    for (store, _dir) in stores {
+        let data = serde_json::json!({"models": ["gpt"], "max_budget": 5.0});
+        store
+            .put_key("h1", Some("alias"), Some("alice"), None, &data, 1)
+            .await
+            .unwrap();
+        let e = store
+            .put_key("h2", Some("alias"), None, None, &data, 2)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, StoreError::Conflict("key_alias")),
+            "{}",
+            store.kind()
+        );
+        let rows = store.load(Table::Keys).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].data, data);
+        assert!(store.rehash_key("h1", "h9", &data, 3).await.unwrap());
+        assert_eq!(store.load(Table::Keys).await.unwrap()[0].id, "h9");
+        assert_eq!(store.delete(Table::Keys, &["h9".into()]).await.unwrap(), 1);
+        assert!(store.load(Table::Keys).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn spend_is_charged_once_per_request_and_respects_windows() {
+    let (stores, _turn) = stores().await;
+    for (store, _dir) in stores {
+        let data = serde_json::json!({});
+        store
+            .put_key("k", None, Some("alice"), None, &data, 0)
+            .await
+            .unwrap();
+        store.put(Table::Users, "alice", &data, 0).await.unwrap();
+        let n = store
+            .record_spend(&[
+                log("r1", "k", 100, 10),
+                log("r2", "k", 50, 20),
+                log("r1", "k", 100, 10),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(n, 2, "{}", store.kind());
+        assert_eq!(
+            store.record_spend(&[log("r2", "k", 50, 20)]).await.unwrap(),
+            0
+        );
+        let key = &store.load(Table::Keys).await.unwrap()[0];
+        assert_eq!(key.spend_nanos, 150);
+        assert_eq!(store.load(Table::Users).await.unwrap()[0].spend_nanos, 150);
+
+        store.reset_window(Table::Keys, "k", 1_000).await.unwrap();
+        // A late log from the old window does not count in the new one.
+        store
+            .record_spend(&[log("r3", "k", 7, 999), log("r4", "k", 3, 1_001)])
+            .await
+            .unwrap();
+        let key = &store.load(Table::Keys).await.unwrap()[0];
+        assert_eq!((key.spend_nanos, key.window_start), (3, 1_000));
+
+        let logs = store
+            .spend_logs(&SpendFilter {
+                token_hash: Some("k".into()),
+                start: Some(15),
+                ..SpendFilter::default()
+            })
+            .await
+            .unwrap();
+        let ids: Vec<&str> = logs.iter().map(|l| l.request_id.as_str()).collect();
+        assert_eq!(ids, ["r4", "r3", "r2"]);
+    }
+}
+
+#[test]
+fn urls_lose_their_password_in_messages() {
+    assert_eq!(
+        redact_url("postgres://sy:secret@127.0.0.1:5432/db"),
+        "postgres://sy:***@127.0.0.1:5432/db"
+    );
+    assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+}
