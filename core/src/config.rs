@@ -161,6 +161,8 @@ pub struct LitellmSettings {
 pub struct GeneralSettings {
     pub master_key: Option<Secret>,
     pub database_url: Option<Secret>,
+    /// Secret of the keyed hash virtual keys are stored under (else the master key).
+    pub salt_key: Option<Secret>,
     pub extra: BTreeMap<String, Value>,
 }
 
@@ -173,6 +175,9 @@ pub struct SwitchyardSettings {
     /// `text` (default) or `json`.
     pub log_format: Option<String>,
     pub request_body_limit_bytes: Option<usize>,
+    /// SQLite file for keys, users, teams and spend when `general_settings.database_url` is not
+    /// set (default `switchyard.db` in the working directory).
+    pub database_path: Option<PathBuf>,
 }
 
 /// Something in the config that is accepted but deserves attention.
@@ -364,7 +369,7 @@ const LITELLM_UNSUPPORTED: &[&str] = &[
     "guardrails",
 ];
 
-const GENERAL_KNOWN: &[&str] = &["master_key", "database_url"];
+const GENERAL_KNOWN: &[&str] = &["master_key", "database_url", "salt_key"];
 const GENERAL_UNSUPPORTED: &[&str] = &[
     "database_connection_pool_limit",
     "database_connection_timeout",
@@ -432,6 +437,7 @@ const SWITCHYARD_KNOWN: &[&str] = &[
     "plugin_dir",
     "log_format",
     "request_body_limit_bytes",
+    "database_path",
 ];
 
 /// LiteLLM `litellm_params` keys that switchyard handles in the gateway (not in plugins) but not
@@ -1265,9 +1271,17 @@ impl Loader<'_> {
                 .filter(|u| !u.is_empty())
                 .map(Secret::new),
         };
+        let salt_key = match self.opt_secret(map, "salt_key", path)? {
+            Some(k) => Some(k),
+            None => ["SWITCHYARD_SALT_KEY", "LITELLM_SALT_KEY"]
+                .iter()
+                .find_map(|n| self.env.get(n).filter(|k| !k.is_empty()))
+                .map(Secret::new),
+        };
         Ok(GeneralSettings {
             master_key,
             database_url,
+            salt_key,
             extra: self.extra(map, GENERAL_KNOWN, path)?,
         })
     }
@@ -1293,6 +1307,9 @@ impl Loader<'_> {
             request_body_limit_bytes: self
                 .opt_uint(map, "request_body_limit_bytes", path, 1 << 34)?
                 .map(|n| n as usize),
+            database_path: self
+                .opt_string(map, "database_path", path)?
+                .map(PathBuf::from),
         })
     }
 }

@@ -22,6 +22,8 @@ use crate::error::GatewayError;
 use crate::metrics::{self, RequestLabels};
 use crate::registry::{PluginEnv, ProviderRegistry};
 use crate::stream::{StreamEnd, StreamOutcome};
+use crate::tenancy::budget::usd_text;
+use crate::tenancy::{AdminRoute, Admission, Principal, Tenancy};
 use crate::transport::Transport;
 use crate::types::ChatRequestHead;
 
@@ -40,6 +42,12 @@ const X_FALLBACKS: HeaderName = HeaderName::from_static("x-switchyard-attempted-
 const X_LITELLM_RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempted-retries");
 const X_LITELLM_FALLBACKS: HeaderName = HeaderName::from_static("x-litellm-attempted-fallbacks");
 const X_LITELLM_MAX_RETRIES: HeaderName = HeaderName::from_static("x-litellm-max-retries");
+const X_COST: HeaderName = HeaderName::from_static("x-switchyard-response-cost");
+const X_LITELLM_COST: HeaderName = HeaderName::from_static("x-litellm-response-cost");
+
+/// Output tokens reserved for a request that sets no `max_tokens` on a model whose catalog
+/// gives no maximum.
+const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
 const X_LITELLM_CALL_ID: HeaderName = HeaderName::from_static("x-litellm-call-id");
 const X_LITELLM_MODEL_GROUP: HeaderName = HeaderName::from_static("x-litellm-model-group");
 const X_LITELLM_MODEL_ID: HeaderName = HeaderName::from_static("x-litellm-model-id");
@@ -113,6 +121,56 @@ impl GatewayBuilder {
             })
             .collect();
         let (engine, warnings) = Engine::build(&self.config, self.registry, env, transport)?;
+        let tenancy_setup = self
+            .config
+            .general_settings
+            .master_key
+            .as_ref()
+            .map(|master| {
+                let g = &self.config.general_settings;
+                let url = match &g.database_url {
+                    Some(u) => u.expose().to_owned(),
+                    None => self
+                        .config
+                        .switchyard
+                        .database_path
+                        .clone()
+                        .unwrap_or_else(|| "switchyard.db".into())
+                        .to_string_lossy()
+                        .into_owned(),
+                };
+                let secret = g
+                    .salt_key
+                    .as_ref()
+                    .unwrap_or(master)
+                    .expose()
+                    .as_bytes()
+                    .to_vec();
+                let clock_offset_ms = (self.env)("SWITCHYARD_CLOCK_START_MS")
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .map(|start| start - crate::router::unix_ms() as i64)
+                    .unwrap_or(0);
+                let mut access_groups: std::collections::HashMap<String, Vec<String>> =
+                    std::collections::HashMap::new();
+                for entry in &self.config.model_list {
+                    if let Some(serde_json::Value::Array(groups)) =
+                        entry.model_info.extra.get("access_groups")
+                    {
+                        for g in groups.iter().filter_map(|g| g.as_str()) {
+                            let list = access_groups.entry(g.to_owned()).or_default();
+                            if !list.contains(&entry.model_name) {
+                                list.push(entry.model_name.clone());
+                            }
+                        }
+                    }
+                }
+                TenancySetup {
+                    url: Secret::new(url),
+                    secret,
+                    clock_offset_ms,
+                    access_groups,
+                }
+            });
         let body_limit = self
             .config
             .switchyard
@@ -124,6 +182,8 @@ impl GatewayBuilder {
             metrics: self.metrics,
             body_limit,
             plugins,
+            tenancy: tokio::sync::OnceCell::new(),
+            tenancy_setup,
         };
         Ok((
             Gateway {
@@ -140,9 +200,20 @@ struct PluginSummary {
     version: String,
 }
 
+/// Where tenancy's database is and how keys are hashed.
+struct TenancySetup {
+    url: Secret,
+    secret: Vec<u8>,
+    clock_offset_ms: i64,
+    access_groups: std::collections::HashMap<String, Vec<String>>,
+}
+
 struct Inner {
     engine: Engine,
     master_key: Option<Secret>,
+    /// Keys, users, teams, budgets and spend, once the database is open.
+    tenancy: tokio::sync::OnceCell<Arc<Tenancy>>,
+    tenancy_setup: Option<TenancySetup>,
     metrics: Option<MetricsRenderer>,
     body_limit: usize,
     plugins: Vec<PluginSummary>,
@@ -169,6 +240,7 @@ enum Route {
     Metrics,
     Models,
     ChatCompletions,
+    Admin(AdminRoute),
 }
 
 fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
@@ -182,13 +254,19 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
         "/metrics" => (Route::Metrics, Method::GET),
         "/v1/models" | "/models" => (Route::Models, Method::GET),
         "/v1/chat/completions" | "/chat/completions" => (Route::ChatCompletions, Method::POST),
-        _ => {
-            return Err(GatewayError::new(
-                ErrorKind::NotFound,
-                format!("no route for {method} {path}"),
-            )
-            .with_code("unknown_route"))
-        }
+        _ => match AdminRoute::parse(path) {
+            Some((admin, get)) => (
+                Route::Admin(admin),
+                if get { Method::GET } else { Method::POST },
+            ),
+            None => {
+                return Err(GatewayError::new(
+                    ErrorKind::NotFound,
+                    format!("no route for {method} {path}"),
+                )
+                .with_code("unknown_route"))
+            }
+        },
     };
     if *method != allowed && !(allowed == Method::GET && *method == Method::HEAD) {
         return Err(GatewayError::invalid_request(
@@ -340,21 +418,81 @@ impl Gateway {
             }
             Route::Models => {
                 labels.route = "models";
-                self.authenticate(&req)?;
-                Ok(self.models())
+                let principal = self.authenticate(&req)?;
+                Ok(self.models(&principal))
             }
             Route::ChatCompletions => {
                 labels.route = "chat";
-                self.authenticate(&req)?;
+                let principal = self.authenticate(&req)?;
                 let body = self.read_body(req.into_body()).await?;
-                self.chat(body, request_id, labels, started).await
+                self.chat(body, principal, request_id, labels, started)
+                    .await
+            }
+            Route::Admin(admin) => {
+                labels.route = "admin";
+                let principal = self.authenticate(&req)?;
+                let tenancy = self.require_tenancy()?;
+                let path = req.uri().path().to_owned();
+                let query = req.uri().query().unwrap_or("").to_owned();
+                let body = self.read_body(req.into_body()).await?;
+                let value = tenancy
+                    .admin(&principal, admin, &path, &query, &body)
+                    .await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
+                ))
             }
         }
     }
 
-    fn authenticate<B>(&self, req: &Request<B>) -> Result<(), GatewayError> {
+    /// The tenancy service, or a 503 while its database is still opening.
+    fn require_tenancy(&self) -> Result<&Arc<Tenancy>, GatewayError> {
+        match (self.inner.tenancy.get(), &self.inner.tenancy_setup) {
+            (Some(t), _) => Ok(t),
+            (None, Some(_)) => Err(GatewayError::new(
+                ErrorKind::Unavailable,
+                "the database is starting (migrations running); retry shortly",
+            )
+            .with_code("db_starting")),
+            (None, None) => Err(GatewayError::invalid_request(
+                "keys, users and teams need general_settings.master_key",
+                None,
+            )
+            .with_code("no_master_key")),
+        }
+    }
+
+    /// Opens the tenancy database, runs its migrations and loads keys, users and teams. The
+    /// host calls it after it started listening, so liveness answers meanwhile; requests that
+    /// need it get a 503 until it is done. Does nothing without a master key.
+    pub async fn start_tenancy(&self) -> Result<(), String> {
+        let Some(setup) = &self.inner.tenancy_setup else {
+            return Ok(());
+        };
+        let tenancy = Tenancy::start(
+            setup.url.expose(),
+            setup.secret.clone(),
+            setup.clock_offset_ms,
+            setup.access_groups.clone(),
+        )
+        .await
+        .map_err(|e| e.replace(setup.url.expose(), "<database_url>"))?;
+        tracing::info!(store = tenancy.store_kind(), "tenancy database ready");
+        let _ = self.inner.tenancy.set(tenancy);
+        Ok(())
+    }
+
+    /// Writes every pending spend log (call at shutdown, after the last request).
+    pub async fn flush(&self) {
+        if let Some(t) = self.inner.tenancy.get() {
+            t.flush().await;
+        }
+    }
+
+    fn authenticate<B>(&self, req: &Request<B>) -> Result<Principal, GatewayError> {
         let Some(master) = &self.inner.master_key else {
-            return Ok(()); // no master key configured: an open gateway, as LiteLLM does
+            return Ok(Principal::Open); // no master key configured: an open gateway, as LiteLLM
         };
         let presented = presented_key(req).ok_or_else(|| {
             GatewayError::authentication(
@@ -363,10 +501,12 @@ impl Gateway {
             .with_code("missing_api_key")
         })?;
         if constant_time_eq(presented.as_bytes(), master.expose().as_bytes()) {
-            Ok(())
-        } else {
-            Err(GatewayError::authentication("invalid API key"))
+            return Ok(Principal::Master);
         }
+        let tenancy = self.require_tenancy()?;
+        let key = tenancy.authenticate(presented)?;
+        Tenancy::route_allowed(&key, req.uri().path())?;
+        Ok(Principal::Key(key))
     }
 
     async fn read_body<B>(&self, body: B) -> Result<Bytes, GatewayError>
@@ -399,14 +539,27 @@ impl Gateway {
     async fn chat(
         &self,
         body: Bytes,
+        principal: Principal,
         request_id: &str,
         labels: &mut RequestLabels,
         started: Instant,
     ) -> Result<Response<GatewayBody>, GatewayError> {
         let head = ChatRequestHead::parse(&body)?;
-        labels.model_group = match self.inner.engine.router().resolve(&head.model) {
-            Some((group, _)) => group,
+        let resolved = self.inner.engine.router().resolve(&head.model);
+        labels.model_group = match &resolved {
+            Some((group, _)) => group.clone(),
             None => String::new(),
+        };
+        let admission = match (&principal, self.inner.tenancy.get()) {
+            (Principal::Key(key), Some(tenancy)) => {
+                let (group, deployments) = match &resolved {
+                    Some((g, d)) => (g.as_str(), &d[..]),
+                    None => (head.model.as_str(), &[][..]),
+                };
+                let worst = worst_case_cost(deployments, &body);
+                Some(tenancy.admit(key, &head.model, group, worst)?)
+            }
+            _ => None,
         };
         let request = ChatRequest {
             request_id: request_id.to_owned(),
@@ -421,6 +574,13 @@ impl Gateway {
                 .and_then(|t| Duration::try_from_secs_f64(t).ok()),
             body,
         };
+        let spend = self.inner.tenancy.get().map(|t| Charge {
+            tenancy: t.clone(),
+            admission,
+            request_id: request_id.to_owned(),
+            start_ms: t.now_ms(),
+            prompt_estimate: (request.body.len() / 4) as u64,
+        });
         match self.inner.engine.chat(&request).await {
             Ok(served) => {
                 labels.provider = served.deployment.provider.clone();
@@ -428,7 +588,7 @@ impl Gateway {
                 labels.deployment = served.deployment.id.clone();
                 labels.retries = served.retries;
                 labels.fallbacks = served.fallbacks;
-                Ok(self.respond(served, labels, started))
+                Ok(self.respond(served, labels, started, spend))
             }
             Err(Failed {
                 error,
@@ -453,6 +613,7 @@ impl Gateway {
         served: Served,
         labels: &RequestLabels,
         started: Instant,
+        spend: Option<Charge>,
     ) -> Response<GatewayBody> {
         let Served {
             answer,
@@ -477,10 +638,17 @@ impl Gateway {
                     in_flight.add_tokens(usage.prompt_tokens + usage.completion_tokens);
                 }
                 drop(in_flight);
-                json_response(StatusCode::OK, body)
+                let cost = spend.map(|c| c.settle(&deployment, &info, 0, "success"));
+                let mut response = json_response(StatusCode::OK, body);
+                if let Some(cost) = cost.and_then(|c| HeaderValue::from_str(&usd_text(c)).ok()) {
+                    response.headers_mut().insert(X_COST, cost.clone());
+                    response.headers_mut().insert(X_LITELLM_COST, cost);
+                }
+                response
             }
             ChatAnswer::Stream { first, mut rest } => {
                 let labels = labels.clone();
+                let served_by = deployment.clone();
                 rest.observe(Box::new(move |end: StreamEnd| {
                     if let Some(usage) = &end.info.usage {
                         metrics::record_usage(&labels, usage);
@@ -488,6 +656,14 @@ impl Gateway {
                     }
                     // The request stops counting as in flight when its stream ends.
                     drop(in_flight);
+                    if let Some(charge) = spend {
+                        let status = match &end.outcome {
+                            StreamOutcome::Completed => "success",
+                            StreamOutcome::Failed(_) => "failure",
+                            StreamOutcome::ClientDisconnected => "client_disconnected",
+                        };
+                        charge.settle(&served_by, &end.info, end.chunks, status);
+                    }
                     let outcome = match &end.outcome {
                         StreamOutcome::Completed => "completed",
                         StreamOutcome::Failed(e) => {
@@ -525,7 +701,11 @@ impl Gateway {
         response
     }
 
-    fn models(&self) -> Response<GatewayBody> {
+    fn models(&self, principal: &Principal) -> Response<GatewayBody> {
+        let allowed = match (principal, self.inner.tenancy.get()) {
+            (Principal::Key(key), Some(t)) => t.allowed_models(key),
+            _ => None,
+        };
         #[derive(Serialize)]
         struct Model<'a> {
             id: &'a str,
@@ -545,6 +725,7 @@ impl Gateway {
                 .engine
                 .group_names()
                 .iter()
+                .filter(|name| allowed.as_ref().is_none_or(|a| a.contains(name)))
                 .map(|name| Model {
                     id: name,
                     object: "model",
@@ -570,7 +751,11 @@ impl Gateway {
         }
         let body = Readiness {
             status: "healthy",
-            db: "Not connected",
+            db: match (self.inner.tenancy.get(), &self.inner.tenancy_setup) {
+                (Some(_), _) => "connected",
+                (None, Some(_)) => "starting",
+                (None, None) => "Not connected",
+            },
             switchyard_version: env!("CARGO_PKG_VERSION"),
             model_groups: self.inner.engine.group_names().len(),
             plugins: &self.inner.plugins,
@@ -597,6 +782,89 @@ fn attempts_headers(
     headers.insert(X_LITELLM_FALLBACKS, fallbacks);
     if let Some(max) = max_retries {
         headers.insert(X_LITELLM_MAX_RETRIES, HeaderValue::from(max));
+    }
+}
+
+/// What a request may cost at most, nano-dollars: its prompt (estimated generously, bytes / 3)
+/// at the highest input price of the group, plus its `max_tokens` (else the model's maximum
+/// output) at the highest output price.
+fn worst_case_cost(deployments: &[Arc<crate::registry::Deployment>], body: &[u8]) -> i64 {
+    #[derive(serde::Deserialize)]
+    struct Limits {
+        max_tokens: Option<u64>,
+        max_completion_tokens: Option<u64>,
+    }
+    let asked = serde_json::from_slice::<Limits>(body)
+        .ok()
+        .and_then(|l| l.max_completion_tokens.or(l.max_tokens));
+    let prompt = (body.len() / 3) as u64;
+    deployments
+        .iter()
+        .map(|d| {
+            let out = asked
+                .or(d.max_output_tokens)
+                .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS);
+            d.prices.worst_case_nanos(prompt, out)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// A request's charge: settled once, when its answer is complete or its stream ends.
+struct Charge {
+    tenancy: Arc<Tenancy>,
+    admission: Option<Admission>,
+    request_id: String,
+    start_ms: i64,
+    /// Prompt tokens assumed when a stream ended before reporting usage.
+    prompt_estimate: u64,
+}
+
+impl Charge {
+    /// Charges the actual cost; returns it (nano-dollars).
+    fn settle(
+        self,
+        deployment: &crate::registry::Deployment,
+        info: &switchyard_plugin_sdk::ResponseInfo,
+        chunks: u64,
+        status: &str,
+    ) -> i64 {
+        // A stream cut off before its usage chunk is charged for its prompt and for one token
+        // per chunk received.
+        let usage = info.usage.unwrap_or(switchyard_plugin_sdk::Usage {
+            prompt_tokens: self.prompt_estimate,
+            completion_tokens: chunks,
+            total_tokens: self.prompt_estimate + chunks,
+            ..Default::default()
+        });
+        let cost = deployment.prices.cost_nanos(&usage);
+        let principal = self.admission.as_ref().map(|a| a.principal().clone());
+        let log = switchyard_store::SpendLog {
+            request_id: self.request_id,
+            token_hash: principal.as_ref().map(|p| p.key.id.clone()),
+            user_id: principal
+                .as_ref()
+                .and_then(|p| p.key.read().user_id.clone()),
+            team_id: principal
+                .as_ref()
+                .and_then(|p| p.key.read().team_id.clone()),
+            model_group: deployment.model_group.clone(),
+            model: deployment.upstream_model.clone(),
+            deployment: deployment.id.clone(),
+            provider: deployment.provider.clone(),
+            spend_nanos: cost,
+            prompt_tokens: usage.prompt_tokens as i64,
+            completion_tokens: usage.completion_tokens as i64,
+            status: status.to_owned(),
+            start_time: self.start_ms,
+            end_time: self.tenancy.now_ms(),
+        };
+        let tokens = usage.prompt_tokens + usage.completion_tokens;
+        match self.admission {
+            Some(admission) => self.tenancy.settle(admission, cost, tokens, log),
+            None => self.tenancy.log_spend(log),
+        }
+        cost
     }
 }
 

@@ -31,6 +31,7 @@
 mod auth;
 mod body;
 pub mod config;
+mod cost;
 mod engine;
 mod error;
 mod gateway;
@@ -39,6 +40,7 @@ mod params;
 mod registry;
 pub mod router;
 mod stream;
+mod tenancy;
 mod transport;
 mod types;
 

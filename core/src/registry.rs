@@ -11,6 +11,7 @@ use switchyard_plugin_sdk::DeploymentConfig;
 
 use crate::auth::TokenCache;
 use crate::config::{Config, ConfigWarning, LitellmParams};
+use crate::cost::Prices;
 use crate::error::ErrorOrigin;
 use crate::params::ParamRules;
 use crate::router::RouteTarget;
@@ -90,6 +91,10 @@ pub(crate) struct Deployment {
     /// Input + output price per token, for cost-based routing only.
     pub cost_rank: Option<f64>,
     pub context_window: Option<u64>,
+    /// The model's longest answer (catalog), for worst-case budget reservations.
+    pub max_output_tokens: Option<u64>,
+    /// Per-token prices (config, else the plugin's catalog).
+    pub(crate) prices: Prices,
     pub(crate) params: ParamRules,
     /// Present when the provider obtains tokens through `auth_step`.
     pub(crate) auth: Option<TokenCache>,
@@ -424,7 +429,21 @@ pub(crate) fn build_deployment(
         deployment: Some(id.clone()),
         provider: Some(provider.to_owned()),
     });
+    let prices = Prices::resolve(
+        &|key: &str| match key {
+            "input_cost_per_token" => params.input_cost_per_token.clone(),
+            "output_cost_per_token" => params.output_cost_per_token.clone(),
+            other => match deployment_config.params.get(other) {
+                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            },
+        },
+        catalog,
+    );
     Ok(Deployment {
+        prices,
+        max_output_tokens: catalog.and_then(|c| c.max_output_tokens),
         params: ParamRules::new(meta, provider, upstream_model, drop_params, always_drop),
         auth: meta.uses_auth_step.then(TokenCache::default),
         id,

@@ -213,9 +213,19 @@ fn serve(
         );
         // A plain line on stdout that scripts (and the test suite) can wait for.
         println!("switchyard listening on http://{addr}");
-        server::serve(listener, gateway)
-            .await
-            .map_err(|e| e.to_string())
+        // The database opens (and migrates) while the server already answers liveness.
+        let tenancy = gateway.clone();
+        tokio::spawn(async move {
+            if let Err(e) = tenancy.start_tenancy().await {
+                tracing::error!(
+                    "tenancy database unavailable: {e}; virtual keys and admin routes answer 503"
+                );
+            }
+        });
+        let served = server::serve(listener, gateway.clone()).await;
+        // Spend logs of the last requests reach the database before the process exits.
+        gateway.flush().await;
+        served.map_err(|e| e.to_string())
     })
 }
 

@@ -65,3 +65,56 @@ pub fn switchyard_bin() -> PathBuf {
         "switchyard-host",
     )
 }
+
+/// The databases to run tenancy tests on: a fresh SQLite file (`None`: the gateway's default),
+/// and a fresh PostgreSQL database when the test script started a server
+/// (`SWITCHYARD_TEST_DATABASE_URL`, see `scripts/postgres`).
+pub fn test_databases() -> Vec<Option<String>> {
+    let mut out = vec![None];
+    if let Ok(url) = std::env::var("SWITCHYARD_TEST_DATABASE_URL") {
+        out.push(Some(fresh_postgres_database(&url)));
+    }
+    out
+}
+
+/// Creates a new, empty database next to the one `url` names and returns its URL.
+pub fn fresh_postgres_database(url: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("database url");
+    let name = format!("sy_{:016x}", rand_u64());
+    let psql = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()
+        .and_then(|versions| {
+            versions
+                .filter_map(|v| Some(v.ok()?.path().join("bin/psql")))
+                .find(|p| p.exists())
+        })
+        .unwrap_or_else(|| PathBuf::from("psql"));
+    let out = std::process::Command::new(psql)
+        .arg(url)
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "CREATE DATABASE failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("{base}/{name}")
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}

@@ -55,6 +55,11 @@ impl RunningGateway {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path).expect("stderr file"));
+        // Keys, users, teams and spend go to a database of this gateway's own.
+        cmd.env(
+            "SWITCHYARD_SWITCHYARD__DATABASE_PATH",
+            dir.path().join("switchyard.db"),
+        );
         for (k, v) in env {
             cmd.env(k, v);
         }
