@@ -444,10 +444,7 @@ const SWITCHYARD_KNOWN: &[&str] = &[
 /// yet; everything else unknown there is a provider parameter for the plugin.
 const PARAMS_UNSUPPORTED: &[&str] = &[
     "custom_llm_provider",
-    "max_budget",
-    "budget_duration",
     "tags",
-    "configurable_clientside_auth_params",
     "litellm_credential_name",
     "default_api_key_tpm_limit",
     "default_api_key_rpm_limit",

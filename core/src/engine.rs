@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::error::{ErrorOrigin, GatewayError};
 use crate::registry::{
     build_deployment, Defaults, Deployment, Deployments, PluginEnv, ProviderRegistry, Wildcard,
+    CLIENT_AUTH_PARAMS,
 };
 use crate::router::LocalState;
 use crate::router::{
@@ -425,8 +426,9 @@ impl Engine {
             drop_params,
             auth_token,
         };
-        let upstream_request = deployment
-            .instance
+        let overridden = client_override_instance(&deployment, &body)?;
+        let instance = overridden.as_ref().unwrap_or(&deployment.instance);
+        let upstream_request = instance
             .build_request("chat", &body, &context)
             .map_err(|e| GatewayError::from_provider(e, origin.clone()))?;
 
@@ -457,7 +459,7 @@ impl Engine {
                 Ok(Ok(body)) => body,
                 Ok(Err(_)) | Err(_) => Bytes::new(),
             };
-            let e = deployment.instance.classify_error(&response.head, &body);
+            let e = instance.classify_error(&response.head, &body);
             if e.kind == ErrorKind::Authentication {
                 // A revoked or expired token: fetch a new one next time.
                 if let Some(cache) = &deployment.auth {
@@ -479,8 +481,7 @@ impl Engine {
                 Err(_) => return Err(timeout_error("answer", limit, &origin)),
             };
             let upstream_time = started.elapsed();
-            let parsed = deployment
-                .instance
+            let parsed = instance
                 .parse_response(&response.head, &body)
                 .map_err(|e| GatewayError::from_provider(e, origin.clone()))?;
             return Ok((
@@ -492,8 +493,7 @@ impl Engine {
             ));
         }
 
-        let decoder = deployment
-            .instance
+        let decoder = instance
             .stream_decoder(&context)
             .map_err(|e| GatewayError::from_provider(e, origin.clone()))?;
         let mut stream = Box::new(ChatStream::new(
@@ -516,6 +516,67 @@ impl Engine {
             started.elapsed(),
         ))
     }
+}
+
+/// A per-request provider instance when the body carries client-side `api_base`/`api_key`/
+/// `api_version` the deployment allows (`configurable_clientside_auth_params`); a 400 naming
+/// the member when it does not allow them; `None` when there are none.
+fn client_override_instance(
+    deployment: &Deployment,
+    body: &[u8],
+) -> Result<Option<switchyard_plugin_sdk::host::ProviderInstance>, GatewayError> {
+    // Most bodies carry none of these: look before parsing.
+    let mentions = |name: &str| {
+        let quoted = format!("\"{name}\"");
+        body.windows(quoted.len()).any(|w| w == quoted.as_bytes())
+    };
+    if !CLIENT_AUTH_PARAMS.iter().any(|p| mentions(p)) {
+        return Ok(None);
+    }
+    let members: std::collections::HashMap<String, serde_json::Value> =
+        serde_json::from_slice(body).unwrap_or_default();
+    let given: Vec<(&str, &str)> = CLIENT_AUTH_PARAMS
+        .iter()
+        .filter_map(|p| Some((*p, members.get(*p)?.as_str()?)))
+        .collect();
+    if given.is_empty() {
+        return Ok(None);
+    }
+    let Some(overrides) = &deployment.client_overrides else {
+        let (param, _) = given[0];
+        return Err(GatewayError::invalid_request(
+            format!(
+                "'{param}' cannot be set by the client for model group '{}' (allow it with \
+                 litellm_params.configurable_clientside_auth_params)",
+                deployment.model_group
+            ),
+            Some(param),
+        )
+        .with_code("client_override_not_allowed"));
+    };
+    let mut config = overrides.config.clone();
+    for (param, value) in given {
+        if !overrides.allowed.iter().any(|a| a == param) {
+            return Err(GatewayError::invalid_request(
+                format!(
+                    "'{param}' cannot be set by the client for model group '{}'",
+                    deployment.model_group
+                ),
+                Some(param),
+            )
+            .with_code("client_override_not_allowed"));
+        }
+        match param {
+            "api_base" | "base_url" => config.api_base = Some(value.to_owned()),
+            "api_key" => config.api_key = Some(value.to_owned()),
+            _ => config.api_version = Some(value.to_owned()),
+        }
+    }
+    overrides
+        .plugin
+        .instantiate(&config)
+        .map(Some)
+        .map_err(|e| GatewayError::from_provider(e, deployment.origin.clone()))
 }
 
 /// Deployments for a name that is not a configured group: from the first wildcard entry that

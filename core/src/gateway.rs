@@ -574,11 +574,15 @@ impl Gateway {
                 .and_then(|t| Duration::try_from_secs_f64(t).ok()),
             body,
         };
-        let spend = self.inner.tenancy.get().map(|t| Charge {
-            tenancy: t.clone(),
+        let tenancy = self.inner.tenancy.get().cloned();
+        let spend = Some(Charge {
+            start_ms: tenancy
+                .as_ref()
+                .map(|t| t.now_ms())
+                .unwrap_or(crate::router::unix_ms() as i64),
+            tenancy,
             admission,
             request_id: request_id.to_owned(),
-            start_ms: t.now_ms(),
             prompt_estimate: (request.body.len() / 4) as u64,
         });
         match self.inner.engine.chat(&request).await {
@@ -812,7 +816,8 @@ fn worst_case_cost(deployments: &[Arc<crate::registry::Deployment>], body: &[u8]
 
 /// A request's charge: settled once, when its answer is complete or its stream ends.
 struct Charge {
-    tenancy: Arc<Tenancy>,
+    /// Absent without a master key: the deployment's budget is still charged.
+    tenancy: Option<Arc<Tenancy>>,
     admission: Option<Admission>,
     request_id: String,
     start_ms: i64,
@@ -838,6 +843,12 @@ impl Charge {
             ..Default::default()
         });
         let cost = deployment.prices.cost_nanos(&usage);
+        if let Some(budget) = &deployment.budget {
+            budget.spent.settle(0, cost);
+        }
+        let Some(tenancy) = self.tenancy else {
+            return cost;
+        };
         let principal = self.admission.as_ref().map(|a| a.principal().clone());
         let log = switchyard_store::SpendLog {
             request_id: self.request_id,
@@ -857,12 +868,12 @@ impl Charge {
             completion_tokens: usage.completion_tokens as i64,
             status: status.to_owned(),
             start_time: self.start_ms,
-            end_time: self.tenancy.now_ms(),
+            end_time: tenancy.now_ms(),
         };
         let tokens = usage.prompt_tokens + usage.completion_tokens;
         match self.admission {
-            Some(admission) => self.tenancy.settle(admission, cost, tokens, log),
-            None => self.tenancy.log_spend(log),
+            Some(admission) => tenancy.settle(admission, cost, tokens, log),
+            None => tenancy.log_spend(log),
         }
         cost
     }

@@ -15,6 +15,7 @@ use crate::cost::Prices;
 use crate::error::ErrorOrigin;
 use crate::params::ParamRules;
 use crate::router::RouteTarget;
+use crate::tenancy::budget::{nanos_from_json, Budget, Window};
 
 /// Default total timeout of an upstream call when the config sets none (LiteLLM's default).
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -96,6 +97,11 @@ pub(crate) struct Deployment {
     /// Per-token prices (config, else the plugin's catalog).
     pub(crate) prices: Prices,
     pub(crate) params: ParamRules,
+    /// `max_budget`/`budget_duration` of the deployment: when spent, the router skips it.
+    pub(crate) budget: Option<DeploymentBudget>,
+    /// Client-side overrides the deployment accepts (`configurable_clientside_auth_params`),
+    /// with what is needed to build a per-request instance for them.
+    pub(crate) client_overrides: Option<ClientOverrides>,
     /// Present when the provider obtains tokens through `auth_step`.
     pub(crate) auth: Option<TokenCache>,
     /// Attribution of this deployment's errors, built once.
@@ -112,6 +118,32 @@ impl fmt::Debug for Deployment {
             .finish_non_exhaustive()
     }
 }
+
+/// A deployment's own budget.
+#[derive(Debug)]
+pub(crate) struct DeploymentBudget {
+    pub(crate) max_nanos: i64,
+    pub(crate) window: Option<Window>,
+    pub(crate) spent: Budget,
+}
+
+impl DeploymentBudget {
+    pub(crate) fn exhausted(&self, now_ms: i64) -> bool {
+        self.spent.roll(self.window, now_ms);
+        self.spent.spent() >= self.max_nanos
+    }
+}
+
+/// Per-request `api_base`/`api_key`/`api_version` a deployment lets clients set.
+#[derive(Debug)]
+pub(crate) struct ClientOverrides {
+    pub(crate) allowed: Vec<String>,
+    pub(crate) plugin: PluginHandle,
+    pub(crate) config: DeploymentConfig,
+}
+
+/// Request members that would redirect or re-authenticate an upstream call.
+pub(crate) const CLIENT_AUTH_PARAMS: &[&str] = &["api_base", "base_url", "api_key", "api_version"];
 
 impl RouteTarget for Deployment {
     fn id(&self) -> &str {
@@ -131,6 +163,11 @@ impl RouteTarget for Deployment {
     }
     fn context_window(&self) -> Option<u64> {
         self.context_window
+    }
+    fn exhausted(&self) -> bool {
+        self.budget
+            .as_ref()
+            .is_some_and(|b| b.exhausted(crate::router::unix_ms() as i64))
     }
 }
 
@@ -441,7 +478,61 @@ pub(crate) fn build_deployment(
         },
         catalog,
     );
+    let budget = match deployment_config.params.get("max_budget") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => {
+            let max_nanos = nanos_from_json(v).ok_or_else(|| {
+                format!(
+                    "{path}.litellm_params.max_budget: expected an amount of dollars, found {v}"
+                )
+            })?;
+            let window = match deployment_config.params.get("budget_duration") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(d)) => Some(Window::parse(d).ok_or_else(|| {
+                    format!(
+                        "{path}.litellm_params.budget_duration: '{d}' is not a duration like 1h, 1d, 30d, 1mo"
+                    )
+                })?),
+                Some(other) => {
+                    return Err(format!(
+                        "{path}.litellm_params.budget_duration: expected a duration, found {other}"
+                    ))
+                }
+            };
+            Some(DeploymentBudget {
+                max_nanos,
+                window,
+                spent: Budget::new(0, 0),
+            })
+        }
+    };
+    let client_overrides = match deployment_config
+        .params
+        .get("configurable_clientside_auth_params")
+    {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Array(items)) => {
+            let allowed: Vec<String> = items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .filter(|p| CLIENT_AUTH_PARAMS.contains(&p.as_str()))
+                .collect();
+            Some(ClientOverrides {
+                allowed,
+                plugin: plugin.clone(),
+                config: deployment_config.clone(),
+            })
+        }
+        Some(other) => {
+            return Err(format!(
+                "{path}.litellm_params.configurable_clientside_auth_params: expected a list such \
+                 as [api_base, api_key], found {other}"
+            ))
+        }
+    };
     Ok(Deployment {
+        budget,
+        client_overrides,
         prices,
         max_output_tokens: catalog.and_then(|c| c.max_output_tokens),
         params: ParamRules::new(meta, provider, upstream_model, drop_params, always_drop),

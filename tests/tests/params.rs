@@ -62,3 +62,39 @@ async fn unsupported_params_are_refused_or_dropped() {
     );
     assert_eq!(post(&global, body("strict")).await.0, 200, "global");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_side_api_base_and_api_key_need_the_deployments_permission() {
+    let upstream = switchyard_e2e::upstream::Upstream::start().await;
+    let gw = RunningGateway::start(
+        &format!(
+            "model_list:\n\
+             - model_name: locked\n  litellm_params: {{model: openai/gpt-4o-mini, api_base: '{bad}', api_key: sk-server}}\n\
+             - model_name: open\n  litellm_params: {{model: openai/gpt-4o-mini, api_base: '{bad}', api_key: sk-server, configurable_clientside_auth_params: [api_base, api_key]}}\n",
+            bad = upstream.api_base("fail500"),
+        ),
+        &target_dir(),
+    );
+    let redirected = |model: &str| {
+        json!({"model": model, "api_base": upstream.api_base(""), "api_key": "sk-client",
+               "messages": [{"role": "user", "content": "hi"}]})
+    };
+    let (status, e) = post(&gw, redirected("locked")).await;
+    assert_eq!(status, 400);
+    assert_eq!(e["error"]["code"], "client_override_not_allowed");
+    assert_eq!(e["error"]["param"], "api_base");
+    assert!(upstream.requests().is_empty(), "nothing was sent anywhere");
+
+    let (status, r) = post(&gw, redirected("open")).await;
+    assert_eq!(status, 200, "{r}");
+    let sent = &upstream.requests()[0];
+    assert_eq!(
+        sent.path, "/v1/chat/completions",
+        "the client's api_base was used"
+    );
+    assert_eq!(sent.header("authorization"), Some("Bearer sk-client"));
+    assert!(
+        sent.body.get("api_base").is_none(),
+        "never forwarded upstream"
+    );
+}

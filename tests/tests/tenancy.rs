@@ -528,3 +528,50 @@ async fn spend_is_logged_once_reported_and_kept_over_a_graceful_shutdown() {
         assert_eq!(activity["metadata"]["api_requests"], 2);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_that_spent_its_budget_is_skipped_then_refused() {
+    let gw = RunningGateway::start(
+        "model_list:\n\
+         - model_name: g\n  litellm_params: {model: mock/capped, input_cost_per_token: '0.001', output_cost_per_token: '0.002', max_budget: 0.03, budget_duration: 1d, weight: 1000}\n\
+         - model_name: g\n  litellm_params: {model: mock/open, weight: 1}\n\
+         - model_name: only-capped\n  litellm_params: {model: mock/solo, input_cost_per_token: '0.001', output_cost_per_token: '0.002', max_budget: 0.03}\n",
+        &target_dir(),
+    );
+    let c = Client::new(&gw);
+    let mut served: HashMap<String, usize> = HashMap::new();
+    for _ in 0..20 {
+        let r = c
+            .http
+            .post(format!("{}/v1/chat/completions", c.base))
+            .json(&json!({"model": "g", "messages": [{"role": "user", "content": "hello there"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let d = r.headers()["x-switchyard-deployment"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        *served.entry(d).or_default() += 1;
+    }
+    let capped = served.get("g.0").copied().unwrap_or(0);
+    assert!(
+        (1..=3).contains(&capped),
+        "the capped deployment stops at its budget: {served:?}"
+    );
+
+    let mut last = (0, Value::Null);
+    for _ in 0..5 {
+        last = c.chat("unused", "only-capped").await;
+    }
+    assert_eq!(last.0, 429, "{}", last.1);
+    assert!(
+        last.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'only-capped.0' has spent its budget"),
+        "{}",
+        last.1
+    );
+}

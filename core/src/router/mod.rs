@@ -55,6 +55,10 @@ pub trait RouteTarget: Send + Sync + 'static {
     fn context_window(&self) -> Option<u64> {
         None
     }
+    /// Whether the deployment's own budget is spent (it is skipped until its window resets).
+    fn exhausted(&self) -> bool {
+        false
+    }
 }
 
 /// Builds the deployments of a model name that is not a configured group (a `provider/model`
@@ -507,6 +511,7 @@ impl<T: RouteTarget> Router<T> {
         let mut cooling: Vec<(&str, Cooldown)> = Vec::new();
         let mut at_limit: Vec<&str> = Vec::new();
         let mut too_small: Vec<(&str, u64)> = Vec::new();
+        let mut spent: Vec<&str> = Vec::new();
         for (i, d) in deployments.iter().enumerate() {
             if let (Some(tokens), Some(window)) = (request.prompt_tokens, d.context_window()) {
                 if tokens > window {
@@ -516,6 +521,10 @@ impl<T: RouteTarget> Router<T> {
             }
             if let Some(c) = self.state.cooldown(d.id(), now_ms) {
                 cooling.push((d.id(), c));
+                continue;
+            }
+            if d.exhausted() {
+                spent.push(d.id());
                 continue;
             }
             if d.rpm_limit().is_some() || d.tpm_limit().is_some() {
@@ -560,10 +569,14 @@ impl<T: RouteTarget> Router<T> {
         for id in &at_limit {
             parts.push(format!("'{id}' is at its rpm/tpm limit for this minute"));
         }
+        for id in &spent {
+            parts.push(format!("'{id}' has spent its budget"));
+        }
         for (id, w) in &too_small {
             parts.push(format!("'{id}' has a context window of {w} tokens"));
         }
         let rate_limited = !at_limit.is_empty()
+            || !spent.is_empty()
             || cooling
                 .iter()
                 .any(|(_, c)| c.reason == ErrorKind::RateLimit);
