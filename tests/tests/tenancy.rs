@@ -110,7 +110,7 @@ async fn keys_users_and_teams_through_the_admin_api() {
         .await;
         c.admin(
             "/user/new",
-            json!({"user_id": "alice", "user_email": "alice@example.com"}),
+            json!({"user_id": "alice", "user_email": "alice@example.com", "auto_create_key": false}),
         )
         .await;
         let generated = c
@@ -447,7 +447,11 @@ async fn spend_is_logged_once_reported_and_kept_over_a_graceful_shutdown() {
         let c = Client::new(&gw);
         wait_ready(&c).await;
         c.admin("/team/new", json!({"team_id": "t1"})).await;
-        c.admin("/user/new", json!({"user_id": "u1"})).await;
+        c.admin(
+            "/user/new",
+            json!({"user_id": "u1", "auto_create_key": false}),
+        )
+        .await;
         let key = c
             .admin("/key/generate", json!({"user_id": "u1", "team_id": "t1"}))
             .await;

@@ -41,6 +41,10 @@ pub(crate) enum AdminRoute {
     TeamMemberAdd,
     TeamMemberDelete,
     SpendLogs,
+    SpendLogsV2,
+    GlobalSpend,
+    GlobalSpendKeys,
+    GlobalSpendModels,
     GlobalSpendReport,
     UserDailyActivity,
     TeamDailyActivity,
@@ -72,6 +76,10 @@ impl AdminRoute {
             "/team/member_add" => (TeamMemberAdd, false),
             "/team/member_delete" => (TeamMemberDelete, false),
             "/spend/logs" => (SpendLogs, true),
+            "/spend/logs/v2" => (SpendLogsV2, true),
+            "/global/spend" => (GlobalSpend, true),
+            "/global/spend/keys" => (GlobalSpendKeys, true),
+            "/global/spend/models" => (GlobalSpendModels, true),
             "/global/spend/report" => (GlobalSpendReport, true),
             "/user/daily/activity" => (UserDailyActivity, true),
             "/team/daily/activity" => (TeamDailyActivity, true),
@@ -85,7 +93,10 @@ impl AdminRoute {
 
     /// Routes a virtual key may call for itself.
     fn self_service(self) -> bool {
-        matches!(self, AdminRoute::KeyInfo | AdminRoute::SpendLogs)
+        matches!(
+            self,
+            AdminRoute::KeyInfo | AdminRoute::SpendLogs | AdminRoute::SpendLogsV2
+        )
     }
 }
 
@@ -319,6 +330,70 @@ impl Tenancy {
             TeamMemberAdd => self.member_add(&body).await,
             TeamMemberDelete => self.member_delete(&body).await,
             SpendLogs => self.spend_logs(principal, &q).await,
+            SpendLogsV2 => {
+                // Paged: `page` (from 1) and `page_size`.
+                let page: usize = q
+                    .get("page")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(1)
+                    .max(1);
+                let size: usize = q
+                    .get("page_size")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(50)
+                    .clamp(1, 1000);
+                let all = self.spend_logs(principal, &q).await?;
+                let all = all.as_array().cloned().unwrap_or_default();
+                let total = all.len();
+                let data: Vec<Value> = all.into_iter().skip((page - 1) * size).take(size).collect();
+                Ok(
+                    json!({"data": data, "total": total, "page": page, "page_size": size,
+                          "total_pages": total.div_ceil(size)}),
+                )
+            }
+            GlobalSpend => {
+                let logs = self
+                    .store
+                    .spend_logs(&SpendFilter::default())
+                    .await
+                    .map_err(store_error)?;
+                let total: i64 = logs.iter().map(|l| l.spend_nanos).sum();
+                Ok(json!({"spend": usd(total), "max_budget": 0.0}))
+            }
+            GlobalSpendKeys | GlobalSpendModels => {
+                let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
+                let logs = self
+                    .store
+                    .spend_logs(&SpendFilter::default())
+                    .await
+                    .map_err(store_error)?;
+                let mut by: BTreeMap<String, i64> = BTreeMap::new();
+                for l in &logs {
+                    let k = if route == GlobalSpendKeys {
+                        l.token_hash.clone().unwrap_or_else(|| "master key".into())
+                    } else {
+                        l.model_group.clone()
+                    };
+                    *by.entry(k).or_default() += l.spend_nanos;
+                }
+                let mut ranked: Vec<(String, i64)> = by.into_iter().collect();
+                ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                Ok(Value::Array(
+                    ranked
+                        .into_iter()
+                        .take(limit)
+                        .map(|(k, spend)| {
+                            if route == GlobalSpendKeys {
+                                let key = self.key_by_hash(&k).map(|e| e.read());
+                                json!({"api_key": k, "key_alias": key.as_ref().and_then(|r| r.key_alias.clone()),
+                                       "key_name": key.map(|r| r.key_name), "total_spend": usd(spend)})
+                            } else {
+                                json!({"model": k, "total_spend": usd(spend)})
+                            }
+                        })
+                        .collect(),
+                ))
+            }
             GlobalSpendReport => self.spend_report(&q).await,
             UserDailyActivity => self.daily_activity(&q, "user_id").await,
             TeamDailyActivity => self.daily_activity(&q, "team_id").await,
@@ -484,9 +559,8 @@ impl Tenancy {
         *entity.record.write().unwrap_or_else(|p| p.into_inner()) = record;
         self.save_key(&entity).await?;
         let mut out = self.render_key(&entity);
-        if let Some(k) = body.get("key") {
-            out["key"] = k.clone();
-        }
+        // LiteLLM echoes `key` as given (else the key's hash).
+        out["key"] = body.get("key").cloned().unwrap_or_else(|| json!(entity.id));
         Ok(out)
     }
 
@@ -664,13 +738,34 @@ impl Tenancy {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(user_id.clone(), entity.clone());
-        // LiteLLM's /user/new also creates a key for the user when asked to (auto_create_key).
-        let mut out = entity.read().render(&user_id, 0, window_start);
-        if body.get("auto_create_key").and_then(Value::as_bool) == Some(true) {
-            let key = self
-                .key_generate(&Map::from_iter([("user_id".to_owned(), json!(user_id))]))
-                .await?;
-            out["key"] = key["key"].clone();
+        // Like LiteLLM, /user/new also creates a key for the user unless `auto_create_key` is
+        // false; the answer is then that key's object with the user's fields.
+        let mut user = entity.read().render(&user_id, 0, window_start);
+        if body.get("auto_create_key").and_then(Value::as_bool) == Some(false) {
+            // The key object's members, empty: LiteLLM answers the same shape either way.
+            for field in [
+                "key",
+                "key_name",
+                "key_alias",
+                "token",
+                "team_id",
+                "expires",
+            ] {
+                if user.get(field).is_none() {
+                    user[field] = Value::Null;
+                }
+            }
+            return Ok(user);
+        }
+        let mut key_body = Map::from_iter([("user_id".to_owned(), json!(user_id))]);
+        if let Some(models) = body.get("models") {
+            key_body.insert("models".to_owned(), models.clone());
+        }
+        let mut out = self.key_generate(&key_body).await?;
+        if let (Some(out), Value::Object(user)) = (out.as_object_mut(), user) {
+            for (k, v) in user {
+                out.entry(k).or_insert(v);
+            }
         }
         Ok(out)
     }
@@ -730,7 +825,8 @@ impl Tenancy {
         record.apply(body).map_err(field_error)?;
         *user.record.write().unwrap_or_else(|p| p.into_inner()) = record.clone();
         self.save(Table::Users, id, &record).await?;
-        Ok(record.render(id, user.budget.spent(), user.budget.window_start()))
+        Ok(json!({"user_id": id,
+                  "data": record.render(id, user.budget.spent(), user.budget.window_start())}))
     }
 
     fn user_list(&self) -> Value {
@@ -783,7 +879,11 @@ impl Tenancy {
                 }
             }
         }
-        Ok(json!({"deleted": ids}))
+        // LiteLLM's shapes: the number of users deleted; the ids of teams deleted.
+        Ok(match table {
+            Table::Users => json!(n),
+            _ => json!({"deleted_teams": ids}),
+        })
     }
 
     async fn team_new(&self, body: &Map<String, Value>) -> Result<Value, GatewayError> {
@@ -867,7 +967,8 @@ impl Tenancy {
         record.apply(body).map_err(field_error)?;
         *team.record.write().unwrap_or_else(|p| p.into_inner()) = record.clone();
         self.save(Table::Teams, id, &record).await?;
-        Ok(record.render(id, team.budget.spent(), team.budget.window_start()))
+        Ok(json!({"team_id": id,
+                  "data": record.render(id, team.budget.spent(), team.budget.window_start())}))
     }
 
     fn team_list(&self) -> Value {
@@ -1009,14 +1110,14 @@ impl Tenancy {
             let group = match group_by {
                 "team" => l.team_id.clone().unwrap_or_else(|| "no team".into()),
                 "key" | "api_key" => l.token_hash.clone().unwrap_or_else(|| "master key".into()),
-                "user" => l.user_id.clone().unwrap_or_else(|| "no user".into()),
+                "user" | "customer" => l.user_id.clone().unwrap_or_else(|| "no user".into()),
                 "model" => l.model_group.clone(),
-                other => {
-                    return Err(GatewayError::invalid_request(
-                        format!("group_by: '{other}' is not one of team, key, user, model"),
-                        Some("group_by"),
-                    ))
-                }
+                other => return Err(GatewayError::invalid_request(
+                    format!(
+                        "group_by: '{other}' is not one of team, api_key, user, customer, model"
+                    ),
+                    Some("group_by"),
+                )),
             };
             let date = rfc3339(l.start_time)[..10].to_owned();
             table
