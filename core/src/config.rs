@@ -132,6 +132,12 @@ pub struct RouterSettings {
     pub max_retry_wait: Option<f64>,
     /// switchyard: with a fallback configured, a longer backoff goes to the fallback, seconds.
     pub wait_before_fallback: Option<f64>,
+    /// `max_parallel_requests` of deployments that set none.
+    pub default_max_parallel_requests: Option<u64>,
+    /// switchyard: requests that may wait for a saturated group (default 1024).
+    pub max_queued_requests: Option<u64>,
+    /// switchyard: longest wait in that queue, seconds (default 60).
+    pub queue_timeout: Option<f64>,
     pub redis_host: Option<String>,
     pub redis_port: Option<u16>,
     pub redis_password: Option<Secret>,
@@ -314,6 +320,9 @@ const ROUTER_KNOWN: &[&str] = &[
     "stream_idle_timeout",
     "max_retry_wait",
     "wait_before_fallback",
+    "default_max_parallel_requests",
+    "max_queued_requests",
+    "queue_timeout",
     "redis_host",
     "redis_port",
     "redis_password",
@@ -322,7 +331,6 @@ const ROUTER_KNOWN: &[&str] = &[
 const ROUTER_UNSUPPORTED: &[&str] = &[
     "routing_strategy_args",
     "optional_pre_call_checks",
-    "default_max_parallel_requests",
     "enable_tag_filtering",
     "tag_filtering_match_any",
     "redis_db",
@@ -1209,6 +1217,14 @@ impl Loader<'_> {
             stream_idle_timeout: self.opt_positive(map, "stream_idle_timeout", path)?,
             max_retry_wait: self.opt_non_negative(map, "max_retry_wait", path)?,
             wait_before_fallback: self.opt_non_negative(map, "wait_before_fallback", path)?,
+            default_max_parallel_requests: self.opt_uint(
+                map,
+                "default_max_parallel_requests",
+                path,
+                1 << 32,
+            )?,
+            max_queued_requests: self.opt_uint(map, "max_queued_requests", path, 1 << 32)?,
+            queue_timeout: self.opt_positive(map, "queue_timeout", path)?,
             redis_host: self.opt_string(map, "redis_host", path)?,
             redis_port: self
                 .opt_uint(map, "redis_port", path, 65535)?

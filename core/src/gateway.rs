@@ -19,6 +19,7 @@ use crate::body::GatewayBody;
 use crate::config::{Config, ConfigWarning, Secret};
 use crate::engine::{ChatAnswer, ChatRequest, Engine, Failed, Served};
 use crate::error::GatewayError;
+use crate::fair::{FairQueue, Permit};
 use crate::metrics::{self, RequestLabels};
 use crate::registry::{PluginEnv, ProviderRegistry};
 use crate::stream::{StreamEnd, StreamOutcome};
@@ -121,6 +122,38 @@ impl GatewayBuilder {
             })
             .collect();
         let (engine, warnings) = Engine::build(&self.config, self.registry, env, transport)?;
+        let r = &self.config.router_settings;
+        let mut capacities: std::collections::HashMap<String, Option<usize>> =
+            std::collections::HashMap::new();
+        for entry in &self.config.model_list {
+            let limit = entry
+                .litellm_params
+                .extra
+                .get("max_parallel_requests")
+                .and_then(serde_json::Value::as_u64)
+                .or(r.default_max_parallel_requests)
+                .map(|n| n as usize);
+            let slot = capacities
+                .entry(entry.model_name.clone())
+                .or_insert(Some(0));
+            // A group is bounded only when every one of its deployments is.
+            *slot = match (*slot, limit) {
+                (Some(total), Some(n)) => Some(total + n),
+                _ => None,
+            };
+        }
+        let max_queued = r.max_queued_requests.unwrap_or(1024) as usize;
+        let queues = capacities
+            .into_iter()
+            .filter_map(|(group, capacity)| {
+                let capacity = capacity.filter(|c| *c > 0)?;
+                Some((group.clone(), FairQueue::new(group, capacity, max_queued)))
+            })
+            .collect();
+        let queue_timeout = r
+            .queue_timeout
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(Duration::from_secs(60));
         let tenancy_setup = self
             .config
             .general_settings
@@ -184,6 +217,8 @@ impl GatewayBuilder {
             plugins,
             tenancy: tokio::sync::OnceCell::new(),
             tenancy_setup,
+            queues,
+            queue_timeout,
         };
         Ok((
             Gateway {
@@ -214,6 +249,9 @@ struct Inner {
     /// Keys, users, teams, budgets and spend, once the database is open.
     tenancy: tokio::sync::OnceCell<Arc<Tenancy>>,
     tenancy_setup: Option<TenancySetup>,
+    /// Fair-share queues of the groups with bounded parallelism.
+    queues: std::collections::HashMap<String, Arc<FairQueue>>,
+    queue_timeout: Duration,
     metrics: Option<MetricsRenderer>,
     body_limit: usize,
     plugins: Vec<PluginSummary>,
@@ -574,8 +612,20 @@ impl Gateway {
                 .and_then(|t| Duration::try_from_secs_f64(t).ok()),
             body,
         };
+        // A saturated group serves waiting keys in turn.
+        let permit = match self.inner.queues.get(&labels.model_group) {
+            Some(queue) => {
+                let who = match &principal {
+                    Principal::Key(k) => k.key.id.clone(),
+                    _ => "master".to_owned(),
+                };
+                Some(queue.acquire(&who, self.inner.queue_timeout).await?)
+            }
+            None => None,
+        };
         let tenancy = self.inner.tenancy.get().cloned();
         let spend = Some(Charge {
+            permit,
             start_ms: tenancy
                 .as_ref()
                 .map(|t| t.now_ms())
@@ -816,6 +866,8 @@ fn worst_case_cost(deployments: &[Arc<crate::registry::Deployment>], body: &[u8]
 
 /// A request's charge: settled once, when its answer is complete or its stream ends.
 struct Charge {
+    /// The group's fair-share slot, held until the answer is complete.
+    permit: Option<Permit>,
     /// Absent without a master key: the deployment's budget is still charged.
     tenancy: Option<Arc<Tenancy>>,
     admission: Option<Admission>,
@@ -842,6 +894,7 @@ impl Charge {
             total_tokens: self.prompt_estimate + chunks,
             ..Default::default()
         });
+        drop(self.permit);
         let cost = deployment.prices.cost_nanos(&usage);
         if let Some(budget) = &deployment.budget {
             budget.spent.settle(0, cost);

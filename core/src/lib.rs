@@ -34,6 +34,7 @@ pub mod config;
 mod cost;
 mod engine;
 mod error;
+mod fair;
 mod gateway;
 pub mod metrics;
 mod params;

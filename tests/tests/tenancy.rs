@@ -579,3 +579,75 @@ async fn a_deployment_that_spent_its_budget_is_skipped_then_refused() {
         last.1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_group_serves_waiting_keys_in_turn() {
+    let yaml = |max_queued: u32| {
+        format!(
+            "model_list:\n\
+             - model_name: busy\n  litellm_params: {{model: mock/busy, max_parallel_requests: 1, mock_latency_ms: 100}}\n\
+             router_settings: {{max_queued_requests: {max_queued}}}\n\
+             general_settings:\n  master_key: {MASTER}\n"
+        )
+    };
+    let gw = RunningGateway::start(&yaml(100), &target_dir());
+    let c = Client::new(&gw);
+    wait_ready(&c).await;
+    let a = c.admin("/key/generate", json!({})).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = c.admin("/key/generate", json!({})).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = tokio::task::JoinSet::new();
+    let send = |key: String, name: &'static str, tasks: &mut tokio::task::JoinSet<()>| {
+        let c = Client {
+            http: c.http.clone(),
+            base: c.base.clone(),
+        };
+        let order = order.clone();
+        tasks.spawn(async move {
+            let (status, body) = c.chat(&key, "busy").await;
+            assert_eq!(status, 200, "{body}");
+            order.lock().unwrap().push(name);
+        });
+    };
+    for _ in 0..8 {
+        send(a.clone(), "a", &mut tasks);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..2 {
+        send(b.clone(), "b", &mut tasks);
+    }
+    while tasks.join_next().await.is_some() {}
+    let order = order.lock().unwrap().clone();
+    let last_b = order.iter().rposition(|k| *k == "b").unwrap();
+    assert!(
+        last_b <= 5,
+        "b's requests are served in turn with a's burst, not after it: {order:?}"
+    );
+
+    // A bounded queue: past it, a 429 that says so.
+    let gw = RunningGateway::start(&yaml(2), &target_dir());
+    let c = Client::new(&gw);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let c = Client {
+            http: c.http.clone(),
+            base: c.base.clone(),
+        };
+        tasks.spawn(async move { c.chat(MASTER, "busy").await });
+    }
+    let mut full = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (status, body) = r.unwrap();
+        if status == 429 {
+            assert_eq!(body["error"]["code"], "queue_full", "{body}");
+            full += 1;
+        }
+    }
+    assert!(full >= 2, "{full} refused");
+}

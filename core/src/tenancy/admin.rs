@@ -1112,12 +1112,14 @@ impl Tenancy {
                 "key" | "api_key" => l.token_hash.clone().unwrap_or_else(|| "master key".into()),
                 "user" | "customer" => l.user_id.clone().unwrap_or_else(|| "no user".into()),
                 "model" => l.model_group.clone(),
-                other => return Err(GatewayError::invalid_request(
-                    format!(
+                other => {
+                    return Err(GatewayError::invalid_request(
+                        format!(
                         "group_by: '{other}' is not one of team, api_key, user, customer, model"
                     ),
-                    Some("group_by"),
-                )),
+                        Some("group_by"),
+                    ))
+                }
             };
             let date = rfc3339(l.start_time)[..10].to_owned();
             table
