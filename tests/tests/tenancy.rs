@@ -651,3 +651,42 @@ async fn a_saturated_group_serves_waiting_keys_in_turn() {
     }
     assert!(full >= 2, "{full} refused");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_max_budget_caps_one_model_of_a_key() {
+    let gw = start(&None, &[]);
+    let c = Client::new(&gw);
+    wait_ready(&c).await;
+    let key = c
+        .admin(
+            "/key/generate",
+            json!({"model_max_budget": {"gpt-priced": {"budget_limit": 0.1, "time_period": "1d"}}}),
+        )
+        .await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut served = 0;
+    loop {
+        let (status, body) = c.chat(&key, "gpt-priced").await;
+        if status != 200 {
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (429, Some("budget_exceeded"))
+            );
+            assert!(body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("for model 'gpt-priced'"));
+            break;
+        }
+        served += 1;
+        assert!(served < 20);
+    }
+    assert!(served >= 2, "{served}");
+    assert_eq!(
+        c.chat(&key, "gpt-mock").await.0,
+        200,
+        "other models are not capped"
+    );
+}

@@ -679,6 +679,13 @@ impl Tenancy {
             record: std::sync::RwLock::new(record.clone()),
             budget: super::Budget::new(entity.budget.spent(), entity.budget.window_start()),
             limiter: super::Limiter::default(),
+            model_budgets: std::sync::Mutex::new(
+                entity
+                    .model_budgets
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            ),
         });
         self.store
             .rehash_key(

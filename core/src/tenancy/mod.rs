@@ -39,6 +39,8 @@ pub(crate) struct Entity<R> {
     pub(crate) record: RwLock<R>,
     pub(crate) budget: Budget,
     pub(crate) limiter: Limiter,
+    /// A key's per-model budgets (`model_max_budget`), by model group.
+    pub(crate) model_budgets: std::sync::Mutex<HashMap<String, Arc<Budget>>>,
 }
 
 impl<R: Clone> Entity<R> {
@@ -48,6 +50,7 @@ impl<R: Clone> Entity<R> {
             record: RwLock::new(record),
             budget: Budget::new(spend, window_start),
             limiter: Limiter::default(),
+            model_budgets: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -96,6 +99,8 @@ impl Principal {
 #[derive(Debug)]
 pub(crate) struct Admission {
     principal: Arc<KeyPrincipal>,
+    /// The key's budget for this model (`model_max_budget`), when it has one.
+    model_budget: Option<Arc<Budget>>,
     reserved: i64,
     _slots: Vec<Slot>,
     settled: bool,
@@ -117,6 +122,7 @@ impl Admission {
         let mut out = vec![&p.key.budget];
         out.extend(p.user.as_ref().map(|u| &u.budget));
         out.extend(p.team.as_ref().map(|t| &t.budget));
+        out.extend(self.model_budget.as_deref());
         out
     }
 
@@ -398,8 +404,44 @@ impl Tenancy {
             }
             reserved.push(budget);
         }
+        // `model_max_budget: {group: {budget_limit, time_period}}` on the key.
+        let model_budget = match key.model_max_budget.get(model_group) {
+            Some(spec) => {
+                let max = spec
+                    .get("budget_limit")
+                    .or_else(|| spec.get("max_budget"))
+                    .and_then(budget::nanos_from_json);
+                let window = spec
+                    .get("time_period")
+                    .or_else(|| spec.get("budget_duration"))
+                    .and_then(|v| v.as_str())
+                    .and_then(budget::Window::parse);
+                let b = principal
+                    .key
+                    .model_budgets
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(model_group.to_owned())
+                    .or_insert_with(|| Arc::new(Budget::new(0, 0)))
+                    .clone();
+                b.roll(window, now);
+                if let Err(e) = b.reserve(worst_case, max, window) {
+                    for r in reserved {
+                        r.release(worst_case);
+                    }
+                    return Err(exhausted(
+                        &format!("key (for model '{model_group}')"),
+                        e,
+                        now,
+                    ));
+                }
+                Some(b)
+            }
+            None => None,
+        };
         Ok(Admission {
             principal: principal.clone(),
+            model_budget,
             reserved: worst_case,
             _slots: slots,
             settled: false,
