@@ -22,34 +22,27 @@ pub(crate) struct Prices {
 }
 
 impl Prices {
-    /// Config values win over the catalog's, price by price.
+    /// Config values win, then the catalogs in order, price by price.
     pub(crate) fn resolve(
         config: &dyn Fn(&str) -> Option<String>,
-        catalog: Option<&ModelInfo>,
+        catalogs: &[&ModelInfo],
     ) -> Prices {
-        let pick = |key: &str, from_catalog: Option<&Option<String>>| {
+        let pick = |key: &str, field: fn(&ModelInfo) -> &Option<String>| {
             config(key)
-                .or_else(|| from_catalog.and_then(|c| c.clone()))
+                .or_else(|| catalogs.iter().find_map(|c| field(c).clone()))
                 .and_then(|t| picos_from_decimal(&t))
         };
         Prices {
-            input: pick(
-                "input_cost_per_token",
-                catalog.map(|c| &c.input_cost_per_token),
-            ),
-            output: pick(
-                "output_cost_per_token",
-                catalog.map(|c| &c.output_cost_per_token),
-            ),
-            cache_read: pick(
-                "cache_read_input_token_cost",
-                catalog.map(|c| &c.cache_read_input_token_cost),
-            ),
-            cache_write: pick(
-                "cache_creation_input_token_cost",
-                catalog.map(|c| &c.cache_creation_input_token_cost),
-            ),
-            reasoning: pick("output_cost_per_reasoning_token", None),
+            input: pick("input_cost_per_token", |c| &c.input_cost_per_token),
+            output: pick("output_cost_per_token", |c| &c.output_cost_per_token),
+            cache_read: pick("cache_read_input_token_cost", |c| {
+                &c.cache_read_input_token_cost
+            }),
+            cache_write: pick("cache_creation_input_token_cost", |c| {
+                &c.cache_creation_input_token_cost
+            }),
+            reasoning: config("output_cost_per_reasoning_token")
+                .and_then(|t| picos_from_decimal(&t)),
         }
     }
 

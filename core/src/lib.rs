@@ -30,6 +30,7 @@
 
 mod auth;
 mod body;
+pub mod catalog;
 pub mod config;
 mod cost;
 mod engine;

@@ -421,6 +421,9 @@ pub(crate) fn build_deployment(
         )
     })?;
     let catalog = meta.models.iter().find(|m| m.id == upstream_model);
+    let bundled = crate::catalog::lookup(provider, upstream_model);
+    let catalogs: Vec<&switchyard_plugin_sdk::ModelInfo> =
+        catalog.into_iter().chain(bundled).collect();
     let price = |configured: &Option<String>, catalog: Option<&Option<String>>| {
         configured
             .as_deref()
@@ -430,11 +433,11 @@ pub(crate) fn build_deployment(
     let cost_rank = match (
         price(
             &params.input_cost_per_token,
-            catalog.map(|c| &c.input_cost_per_token),
+            catalog.or(bundled).map(|c| &c.input_cost_per_token),
         ),
         price(
             &params.output_cost_per_token,
-            catalog.map(|c| &c.output_cost_per_token),
+            catalog.or(bundled).map(|c| &c.output_cost_per_token),
         ),
     ) {
         (Some(i), Some(o)) => Some(i + o),
@@ -476,7 +479,7 @@ pub(crate) fn build_deployment(
                 _ => None,
             },
         },
-        catalog,
+        &catalogs,
     );
     let budget = match deployment_config.params.get("max_budget") {
         None | Some(serde_json::Value::Null) => None,
@@ -534,7 +537,7 @@ pub(crate) fn build_deployment(
         budget,
         client_overrides,
         prices,
-        max_output_tokens: catalog.and_then(|c| c.max_output_tokens),
+        max_output_tokens: catalogs.iter().find_map(|c| c.max_output_tokens),
         params: ParamRules::new(meta, provider, upstream_model, drop_params, always_drop),
         auth: meta.uses_auth_step.then(TokenCache::default),
         id,
@@ -549,7 +552,7 @@ pub(crate) fn build_deployment(
         rpm: params.rpm,
         tpm: params.tpm,
         cost_rank,
-        context_window: context_window.or_else(|| catalog.and_then(|c| c.context_window)),
+        context_window: context_window.or_else(|| catalogs.iter().find_map(|c| c.context_window)),
         origin,
     })
 }

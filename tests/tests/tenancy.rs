@@ -690,3 +690,25 @@ async fn model_max_budget_caps_one_model_of_a_key() {
         "other models are not capped"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costs_come_from_the_bundled_catalog_when_nothing_else_prices_a_model() {
+    let upstream = switchyard_e2e::upstream::Upstream::start().await;
+    let gw = RunningGateway::start(
+        &format!(
+            "model_list:\n- model_name: turbo\n  litellm_params: {{model: openai/gpt-4-turbo, api_base: '{}', api_key: k}}\n",
+            upstream.api_base("")
+        ),
+        &target_dir(),
+    );
+    let r = switchyard_e2e::http_client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "turbo", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The upstream reports 11 prompt tokens and 7 completion tokens; LiteLLM's catalog prices
+    // gpt-4-turbo at $10 / $30 per million (no separate cache price): 0.00011 + 0.00021.
+    assert_eq!(r.headers()["x-switchyard-response-cost"], "0.00032");
+}
