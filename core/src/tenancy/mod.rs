@@ -28,7 +28,7 @@ use limits::{Limited, Limiter, Slot};
 use records::{KeyRecord, TeamRecord, UserRecord};
 
 /// How often the spend writer flushes, at the latest.
-const SPEND_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+const SPEND_FLUSH_INTERVAL: Duration = Duration::from_millis(250);
 /// Most spend logs written in one transaction.
 const SPEND_BATCH: usize = 500;
 
@@ -523,31 +523,34 @@ fn exhausted(level: &str, e: Exhausted, now: i64) -> GatewayError {
     err
 }
 
-/// Writes spend logs in batches: when no more are waiting, at least every
-/// `SPEND_FLUSH_INTERVAL`, and at every flush request. A batch that cannot be written is kept and
-/// retried (never dropped).
+/// Writes spend logs in batches: after the first log of a batch the writer sleeps
+/// `SPEND_FLUSH_INTERVAL` and then takes everything queued (up to `SPEND_BATCH` per
+/// transaction), so a busy gateway writes a few transactions per second instead of one per
+/// request; a flush request writes at once. A batch that cannot be
+/// written is kept and retried (never dropped).
 async fn write_spend(store: Store, mut rx: mpsc::UnboundedReceiver<SpendMsg>) {
     let mut batch: Vec<SpendLog> = Vec::new();
     let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
     loop {
-        let first = if batch.is_empty() && waiting.is_empty() {
+        if batch.is_empty() && waiting.is_empty() {
             match rx.recv().await {
-                Some(m) => Some(m),
+                Some(SpendMsg::Log(log)) => batch.push(*log),
+                Some(SpendMsg::Flush(done)) => waiting.push(done),
                 None => return,
             }
-        } else {
-            rx.try_recv().ok()
-        };
-        let mut next = first;
-        while let Some(msg) = next {
-            match msg {
-                SpendMsg::Log(log) => batch.push(*log),
-                SpendMsg::Flush(done) => waiting.push(done),
+        }
+        if waiting.is_empty() {
+            // Not polling the channel meanwhile means senders wake nobody: one wake-up per
+            // batch, not per request.
+            tokio::time::sleep(SPEND_FLUSH_INTERVAL).await;
+        }
+        // Whatever else is already queued goes in the same transaction.
+        while batch.len() < SPEND_BATCH {
+            match rx.try_recv() {
+                Ok(SpendMsg::Log(log)) => batch.push(*log),
+                Ok(SpendMsg::Flush(done)) => waiting.push(done),
+                Err(_) => break,
             }
-            if batch.len() >= SPEND_BATCH {
-                break;
-            }
-            next = rx.try_recv().ok();
         }
         if !batch.is_empty() {
             match store.record_spend(&batch).await {
