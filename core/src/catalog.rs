@@ -1,4 +1,5 @@
-//! The bundled model catalog: context windows and per-token prices of the chat models LiteLLM
+//! The bundled model catalog: context windows and per-token prices of the chat, completion and
+//! embedding models LiteLLM
 //! knows, generated from LiteLLM's `model_prices_and_context_window.json` (MIT, Copyright (c)
 //! 2023 Berri AI; see `core/catalog/README.md`) by [`generate`], and embedded in the binary.
 //!
@@ -38,7 +39,8 @@ type Row = (
 );
 
 /// Builds the bundled catalog (the contents of `core/catalog/catalog.json`) from LiteLLM's
-/// `model_prices_and_context_window.json`: its chat models, with the fields switchyard uses.
+/// `model_prices_and_context_window.json`: its chat, completion and embedding models, with the
+/// fields switchyard uses.
 pub fn generate(source_json: &str) -> Result<String, String> {
     let all: serde_json::Map<String, Value> =
         serde_json::from_str(source_json).map_err(|e| format!("not the catalog JSON: {e}"))?;
@@ -52,7 +54,11 @@ pub fn generate(source_json: &str) -> Result<String, String> {
     let mut models: Vec<Row> = all
         .iter()
         .filter(|(key, v)| {
-            *key != "sample_spec" && v.get("mode").and_then(Value::as_str) == Some("chat")
+            *key != "sample_spec"
+                && matches!(
+                    v.get("mode").and_then(Value::as_str),
+                    Some("chat" | "completion" | "embedding")
+                )
         })
         .filter_map(|(key, v)| {
             let provider = v.get("litellm_provider")?.as_str()?.to_owned();

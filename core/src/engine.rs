@@ -34,6 +34,8 @@ const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct ChatRequest {
     pub request_id: String,
+    /// Endpoint id: `chat`, `embeddings`, `completions`.
+    pub endpoint: &'static str,
     /// The model group the client asked for.
     pub model: String,
     pub stream: bool,
@@ -409,7 +411,12 @@ impl Engine {
             .drop_params
             .or(deployment.params.drop_params)
             .unwrap_or(self.drop_params);
-        let body = deployment.params.apply(&request.body, drop_params)?;
+        // Capability rules are about chat parameters.
+        let body = if request.endpoint == "chat" {
+            deployment.params.apply(&request.body, drop_params)?
+        } else {
+            request.body.clone()
+        };
         let auth_token = match &deployment.auth {
             Some(cache) => cache
                 .token(&deployment.instance, &self.transport, &origin)
@@ -429,7 +436,7 @@ impl Engine {
         let overridden = client_override_instance(&deployment, &body)?;
         let instance = overridden.as_ref().unwrap_or(&deployment.instance);
         let upstream_request = instance
-            .build_request("chat", &body, &context)
+            .build_request(request.endpoint, &body, &context)
             .map_err(|e| GatewayError::from_provider(e, origin.clone()))?;
 
         let started = Instant::now();
@@ -442,13 +449,20 @@ impl Engine {
             limit = limit.min(d.saturating_duration_since(StdInstant::now()));
         }
         let deadline = started + limit;
-        let response =
+        let mut response =
             match tokio::time::timeout_at(deadline, self.transport.send(upstream_request)).await {
                 Ok(Ok(response)) => response,
                 Ok(Err(e)) => return Err(transport_error(e, &origin)),
                 Err(_) => return Err(timeout_error("answer", limit, &origin)),
             };
 
+        if request.endpoint != "chat" {
+            // Tells a plugin serving several endpoints what it is reading.
+            response.head.headers.push((
+                switchyard_plugin_sdk::ENDPOINT_HEADER.to_owned(),
+                request.endpoint.to_owned(),
+            ));
+        }
         if !(200..300).contains(&response.head.status) {
             let body = match tokio::time::timeout_at(
                 deadline,

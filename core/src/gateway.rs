@@ -278,6 +278,8 @@ enum Route {
     Metrics,
     Models,
     ChatCompletions,
+    Embeddings,
+    Completions,
     Admin(AdminRoute),
 }
 
@@ -292,6 +294,8 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
         "/metrics" => (Route::Metrics, Method::GET),
         "/v1/models" | "/models" => (Route::Models, Method::GET),
         "/v1/chat/completions" | "/chat/completions" => (Route::ChatCompletions, Method::POST),
+        "/v1/embeddings" | "/embeddings" => (Route::Embeddings, Method::POST),
+        "/v1/completions" | "/completions" => (Route::Completions, Method::POST),
         _ => match AdminRoute::parse(path) {
             Some((admin, get)) => (
                 Route::Admin(admin),
@@ -459,11 +463,16 @@ impl Gateway {
                 let principal = self.authenticate(&req)?;
                 Ok(self.models(&principal))
             }
-            Route::ChatCompletions => {
-                labels.route = "chat";
+            Route::ChatCompletions | Route::Embeddings | Route::Completions => {
+                let endpoint = match route {
+                    Route::Embeddings => "embeddings",
+                    Route::Completions => "completions",
+                    _ => "chat",
+                };
+                labels.route = endpoint;
                 let principal = self.authenticate(&req)?;
                 let body = self.read_body(req.into_body()).await?;
-                self.chat(body, principal, request_id, labels, started)
+                self.model_call(endpoint, body, principal, request_id, labels, started)
                     .await
             }
             Route::Admin(admin) => {
@@ -574,15 +583,18 @@ impl Gateway {
         }
     }
 
-    async fn chat(
+    /// A call to a model: chat, embeddings or legacy completions, through the same keys,
+    /// budgets, fair-share queue, router, cost and metrics.
+    async fn model_call(
         &self,
+        endpoint: &'static str,
         body: Bytes,
         principal: Principal,
         request_id: &str,
         labels: &mut RequestLabels,
         started: Instant,
     ) -> Result<Response<GatewayBody>, GatewayError> {
-        let head = ChatRequestHead::parse(&body)?;
+        let head = ChatRequestHead::parse_for(endpoint, &body)?;
         let resolved = self.inner.engine.router().resolve(&head.model);
         labels.model_group = match &resolved {
             Some((group, _)) => group.clone(),
@@ -601,6 +613,7 @@ impl Gateway {
         };
         let request = ChatRequest {
             request_id: request_id.to_owned(),
+            endpoint,
             model: head.model,
             stream: head.stream,
             include_usage: head.include_usage,

@@ -30,6 +30,10 @@ struct RawHead<'a> {
     model: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     messages: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    prompt: Option<&'a RawValue>,
     #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
@@ -54,6 +58,12 @@ impl ChatRequestHead {
     /// Validates a `/v1/chat/completions` body: JSON object, `model` string, `messages`
     /// non-empty array. Errors are 400s naming the parameter.
     pub fn parse(body: &[u8]) -> Result<Self, GatewayError> {
+        Self::parse_for("chat", body)
+    }
+
+    /// Validates a body for `endpoint`: `chat` needs `messages`, `embeddings` an `input`,
+    /// `completions` a `prompt`.
+    pub fn parse_for(endpoint: &str, body: &[u8]) -> Result<Self, GatewayError> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(GatewayError::invalid_request(
                 "request body is empty: send a JSON object with 'model' and 'messages'",
@@ -79,7 +89,25 @@ impl ChatRequestHead {
                 .with_code("missing_required_parameter"))
             }
         };
-        match raw.messages.map(|m| m.get().trim_start()) {
+        let required = |name: &str, value: Option<&RawValue>| match value {
+            Some(v) if v.get() != "null" && v.get() != "\"\"" && v.get() != "[]" => Ok(()),
+            _ => Err(GatewayError::invalid_request(
+                format!("missing required parameter '{name}'"),
+                Some(name),
+            )
+            .with_code("missing_required_parameter")),
+        };
+        match endpoint {
+            "embeddings" => required("input", raw.input)?,
+            "completions" => required("prompt", raw.prompt)?,
+            _ => {}
+        }
+        let messages = if endpoint == "chat" {
+            raw.messages.map(|m| m.get().trim_start())
+        } else {
+            Some("[{}]")
+        };
+        match messages {
             None => {
                 return Err(GatewayError::invalid_request(
                     "missing required parameter 'messages'",
@@ -157,7 +185,7 @@ impl ChatRequestHead {
                     })?,
             ),
         };
-        let stream = raw.stream.unwrap_or(false);
+        let stream = raw.stream.unwrap_or(false) && endpoint != "embeddings";
         Ok(ChatRequestHead {
             num_retries,
             fallbacks,

@@ -32,6 +32,11 @@ pub use types::{
 /// The ABI epoch this SDK builds plugins for. Hosts refuse plugins of any other epoch.
 pub const ABI_EPOCH: u32 = 1;
 
+/// Response-head pseudo-header the host adds before `parse_response` and `classify_error`:
+/// the endpoint id of the request (`chat`, `embeddings`, `completions`), so a plugin serving
+/// several endpoints knows what it is reading. Absent means `chat` (hosts before it).
+pub const ENDPOINT_HEADER: &str = "x-switchyard-endpoint";
+
 /// Version of this SDK crate, recorded in every plugin's metadata.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -363,6 +363,50 @@ pub fn parse_chat_response(provider: &str, body: &[u8]) -> Result<ParsedResponse
     })
 }
 
+/// Parses an OpenAI `/embeddings` answer (`{"object": "list", "data": [...], "usage": ...}`):
+/// the body is forwarded as it is; usage (prompt tokens) goes into `info`.
+pub fn parse_embeddings_response(
+    provider: &str,
+    body: &[u8],
+) -> Result<ParsedResponse, ProviderError> {
+    #[derive(serde::Deserialize)]
+    struct View {
+        #[serde(default)]
+        data: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        usage: Option<Value>,
+        #[serde(default)]
+        model: Option<Value>,
+        #[serde(default)]
+        error: Option<Value>,
+    }
+    let view: View = serde_json::from_slice(body).map_err(|e| {
+        ProviderError::bad_response(format!(
+            "{provider}: response is not a valid embeddings JSON object: {e}"
+        ))
+    })?;
+    if view.data.is_none() {
+        if let Some(error) = &view.error {
+            return Err(classify_embedded_error(
+                provider,
+                error_object_status(error),
+                body,
+            ));
+        }
+        return Err(ProviderError::bad_response(format!(
+            "{provider}: embeddings response has no 'data' array"
+        )));
+    }
+    Ok(ParsedResponse {
+        body: body.to_vec(),
+        info: ResponseInfo {
+            usage: view.usage.as_ref().and_then(usage_from_json),
+            finish_reason: None,
+            model: view.model.and_then(|m| m.as_str().map(str::to_owned)),
+        },
+    })
+}
+
 /// Decoder of OpenAI `chat.completion.chunk` SSE streams.
 ///
 /// Chunks are forwarded byte-for-byte as `data:` frames; only those whose bytes show a

@@ -39,6 +39,19 @@ for chunk in client.chat.completions.create(
             pieces.append(choice.delta.content)
 seen["stream"] = {"text": "".join(pieces), "roles": roles, "total_tokens": usage}
 
+vectors = client.embeddings.create(model="demo-embedding", input=["first text", "second text"])
+as_floats = client.embeddings.create(
+    model="demo-embedding", input="first text", encoding_format="float"
+)
+seen["embeddings"] = {
+    "count": len(vectors.data),
+    "dims": len(vectors.data[0].embedding),
+    "prompt_tokens": vectors.usage.prompt_tokens,
+    # The SDK asks for base64 by default and decodes it: equal to the float answer.
+    "same_as_float": [round(x, 5) for x in vectors.data[0].embedding]
+    == [round(x, 5) for x in as_floats.data[0].embedding],
+}
+
 try:
     client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
     seen["unknown_model"] = None

@@ -249,6 +249,22 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
             serde_json::json!({"access_token": format!("tok-{n}"), "expires_in": 3600, "token_type": "Bearer"}),
         );
     }
+    if path.ends_with("/embeddings") {
+        return json(
+            200,
+            serde_json::json!({"object": "list", "model": model,
+                "data": [{"object": "embedding", "index": 0, "embedding": [0.6, 0.8]}],
+                "usage": {"prompt_tokens": 5, "total_tokens": 5}}),
+        );
+    }
+    if path.ends_with("/v1/completions") && !stream {
+        return json(
+            200,
+            serde_json::json!({"id": "cmpl-1", "object": "text_completion", "model": model,
+                "choices": [{"index": 0, "text": " world", "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3}}),
+        );
+    }
     if !path.ends_with("/chat/completions") {
         return json(
             404,

@@ -755,6 +755,10 @@ fn embedded_quickstart_serves_the_official_openai_python_sdk() {
     assert!(seen["completion"]["total_tokens"].as_u64().unwrap() > 0);
     assert_eq!(seen["stream"]["roles"], json!(["assistant"]));
     assert_eq!(
+        seen["embeddings"],
+        json!({"count": 2, "dims": 8, "prompt_tokens": 4, "same_as_float": true})
+    );
+    assert_eq!(
         seen["stream"]["text"]
             .as_str()
             .unwrap()

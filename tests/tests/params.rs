@@ -98,3 +98,71 @@ async fn client_side_api_base_and_api_key_need_the_deployments_permission() {
         "never forwarded upstream"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_and_legacy_completions_go_through_the_same_gateway() {
+    let upstream = switchyard_e2e::upstream::Upstream::start().await;
+    let gw = RunningGateway::start(
+        &format!(
+            "model_list:\n\
+             - model_name: embed\n  litellm_params: {{model: openai/text-embedding-3-small, api_base: '{ok}', api_key: k}}\n\
+             - model_name: embed\n  litellm_params: {{model: openai/text-embedding-3-small, api_base: '{bad}', api_key: k}}\n\
+             - model_name: instruct\n  litellm_params: {{model: openai/gpt-3.5-turbo-instruct, api_base: '{ok}', api_key: k}}\n",
+            ok = upstream.api_base(""),
+            bad = upstream.api_base("fail500"),
+        ),
+        &target_dir(),
+    );
+    let client = switchyard_e2e::http_client();
+    for _ in 0..6 {
+        // One deployment fails: the router retries embeddings like chat.
+        let r = client
+            .post(gw.url("/v1/embeddings"))
+            .json(&json!({"model": "embed", "input": "hello world"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-switchyard-model-group"], "embed");
+        let cost: f64 = r.headers()["x-switchyard-response-cost"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // 5 prompt tokens at the bundled catalog's $0.02 per million.
+        assert!((cost - 5.0 * 0.00000002).abs() < 1e-15, "{cost}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["data"][0]["embedding"], json!([0.6, 0.8]));
+    }
+    let sent: Vec<_> = upstream
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/embeddings"))
+        .collect();
+    assert!(sent
+        .iter()
+        .all(|r| r.body["model"] == "text-embedding-3-small"));
+
+    let (status, e) = post(&gw, json!({"model": "embed"})).await;
+    assert_eq!(status, 400, "{e}");
+    let r = client
+        .post(gw.url("/v1/embeddings"))
+        .json(&json!({"model": "embed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["param"], "input");
+
+    let r = client
+        .post(gw.url("/v1/completions"))
+        .json(&json!({"model": "instruct", "prompt": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["text"], " world");
+    assert_eq!(v["usage"]["total_tokens"], 3);
+}

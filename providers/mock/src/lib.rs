@@ -60,7 +60,7 @@ impl Plugin for MockPlugin {
         let mut m = PluginMetadata::new("mock", env!("CARGO_PKG_VERSION"));
         m.providers = vec!["mock".to_owned()];
         m.requires_api_key = false;
-        m.endpoints = vec!["chat".to_owned()];
+        m.endpoints = vec!["chat".to_owned(), "embeddings".to_owned()];
         m.supported_params = [
             "messages",
             "model",
@@ -458,10 +458,113 @@ impl MockProvider {
     }
 }
 
+/// Dimensions of the mock's embeddings (`dimensions` in the request overrides it).
+const EMBEDDING_DIMENSIONS: usize = 8;
+
+impl MockProvider {
+    /// `/embeddings`: one deterministic unit vector per input (string, list of strings, or token
+    /// arrays), derived from the text, so equal inputs embed equally; `encoding_format: base64`
+    /// packs little-endian f32s like OpenAI.
+    fn embeddings(&self, body: &[u8]) -> Result<UpstreamRequest, ProviderError> {
+        let body: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
+            ProviderError::invalid_request(format!("request body is not a JSON object: {e}"))
+        })?;
+        let inputs: Vec<String> = match body.get("input") {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(items)) if !items.is_empty() => {
+                if items.iter().all(Value::is_number) {
+                    vec![Value::Array(items.clone()).to_string()]
+                } else {
+                    items
+                        .iter()
+                        .map(|v| {
+                            v.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| v.to_string())
+                        })
+                        .collect()
+                }
+            }
+            _ => {
+                return Err(ProviderError::invalid_request(
+                    "'input' must be a string, a list of strings or a list of token arrays",
+                )
+                .with_param("input"))
+            }
+        };
+        let dims = body
+            .get("dimensions")
+            .and_then(Value::as_u64)
+            .map(|d| d as usize)
+            .unwrap_or(EMBEDDING_DIMENSIONS)
+            .clamp(1, 4096);
+        let base64 = body.get("encoding_format").and_then(Value::as_str) == Some("base64");
+        let mut tokens = 0u64;
+        let data: Vec<Value> = inputs
+            .iter()
+            .enumerate()
+            .map(|(index, text)| {
+                tokens += text.split_whitespace().count().max(1) as u64;
+                // A small deterministic hash walk, normalized to unit length.
+                let mut state: u64 = 0xcbf2_9ce4_8422_2325;
+                let mut v: Vec<f32> = (0..dims)
+                    .map(|i| {
+                        for b in text.bytes().chain([i as u8]) {
+                            state = (state ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                        }
+                        ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+                    })
+                    .collect();
+                let norm = v
+                    .iter()
+                    .map(|x| x * x)
+                    .sum::<f32>()
+                    .sqrt()
+                    .max(f32::MIN_POSITIVE);
+                v.iter_mut().for_each(|x| *x /= norm);
+                let embedding = if base64 {
+                    use base64::Engine as _;
+                    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+                } else {
+                    serde_json::json!(v)
+                };
+                serde_json::json!({"object": "embedding", "index": index, "embedding": embedding})
+            })
+            .collect();
+        let answer = serde_json::json!({
+            "object": "list",
+            "data": data,
+            "model": body.get("model").cloned().unwrap_or(Value::Null),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        });
+        Ok(UpstreamRequest {
+            method: "POST".to_owned(),
+            url: "mock://embeddings".to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            simulated: Some(SimulatedExchange {
+                status: 200,
+                headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+                chunks: vec![answer.to_string().into_bytes()],
+                first_byte_delay_ms: self
+                    .defaults
+                    .get("mock_latency_ms")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+                ..SimulatedExchange::default()
+            }),
+        })
+    }
+}
+
 impl Provider for MockProvider {
     type Decoder = ChatStreamDecoder;
 
     fn build_request(&self, request: RequestIn<'_>) -> Result<UpstreamRequest, ProviderError> {
+        if request.endpoint == "embeddings" {
+            return self.embeddings(request.body);
+        }
         if request.endpoint != "chat" {
             return Err(ProviderError::invalid_request(format!(
                 "mock provider does not serve the '{}' endpoint",
@@ -497,10 +600,13 @@ impl Provider for MockProvider {
 
     fn parse_response(
         &self,
-        _head: &ResponseHead,
+        head: &ResponseHead,
         body: &[u8],
     ) -> Result<ParsedResponse, ProviderError> {
-        openai::parse_chat_response("mock", body)
+        match head.header(switchyard_plugin_sdk::ENDPOINT_HEADER) {
+            Some("embeddings") => openai::parse_embeddings_response("mock", body),
+            _ => openai::parse_chat_response("mock", body),
+        }
     }
 
     fn classify_error(&self, head: &ResponseHead, body: &[u8]) -> ProviderError {

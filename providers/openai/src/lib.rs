@@ -47,6 +47,18 @@ fn is_gateway_only(key: &str) -> bool {
     GATEWAY_ONLY.contains(&key) || GATEWAY_ONLY_PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
+/// Endpoint ids served, and their paths under the API base.
+const ENDPOINTS: &[&str] = &["chat", "embeddings", "completions"];
+
+fn endpoint_path(endpoint: &str) -> Option<&'static str> {
+    Some(match endpoint {
+        "chat" => "/chat/completions",
+        "embeddings" => "/embeddings",
+        "completions" => "/completions",
+        _ => return None,
+    })
+}
+
 /// The OpenAI plugin.
 #[derive(Debug)]
 pub struct OpenAiPlugin;
@@ -65,7 +77,7 @@ impl Plugin for OpenAiPlugin {
             .map(str::to_owned)
             .collect();
         m.requires_api_key = true;
-        m.endpoints = vec!["chat".to_owned()];
+        m.endpoints = ENDPOINTS.iter().map(|e| (*e).to_owned()).collect();
         m.supported_params = catalog::supported_params();
         m.models = catalog::models();
         m
@@ -93,6 +105,7 @@ impl Plugin for OpenAiPlugin {
         let extra_headers = extra_headers(&config)?;
         Ok(OpenAi {
             url: format!("{api_base}/chat/completions"),
+            base: api_base.to_owned(),
             key_required: host_of(&api_base).eq_ignore_ascii_case(OPENAI_HOST),
             model: config.model,
             api_key,
@@ -167,6 +180,8 @@ fn extra_headers(config: &DeploymentConfig) -> Result<Vec<Header>, ProviderError
 /// One OpenAI(-compatible) deployment.
 pub struct OpenAi {
     url: String,
+    /// The API base, for the endpoints other than chat.
+    base: String,
     model: String,
     api_key: Option<String>,
     key_required: bool,
@@ -211,12 +226,14 @@ impl Provider for OpenAi {
     type Decoder = ChatStreamDecoder;
 
     fn build_request(&self, request: RequestIn<'_>) -> Result<UpstreamRequest, ProviderError> {
-        if request.endpoint != "chat" {
+        let Some(path) = endpoint_path(request.endpoint) else {
             return Err(ProviderError::invalid_request(format!(
-                "{PROVIDER}: the '{}' endpoint is not supported (only chat completions)",
-                request.endpoint
+                "{PROVIDER}: the '{}' endpoint is not supported (one of: {})",
+                request.endpoint,
+                ENDPOINTS.join(", ")
             )));
-        }
+        };
+        let chat = request.endpoint == "chat";
         if self.api_key.is_none() && self.key_required {
             return Err(ProviderError::new(
                 ErrorKind::Authentication,
@@ -248,7 +265,10 @@ impl Provider for OpenAi {
             options.insert("include_usage".to_owned(), serde_json::Value::Bool(true));
             body.set("stream_options", &options);
         }
-        if catalog::is_reasoning_model(&self.model) && !body.contains("max_completion_tokens") {
+        if chat
+            && catalog::is_reasoning_model(&self.model)
+            && !body.contains("max_completion_tokens")
+        {
             // Reasoning models reject `max_tokens`; LiteLLM renames it the same way.
             if let Some(max_tokens) = body
                 .get("max_tokens")
@@ -260,7 +280,12 @@ impl Provider for OpenAi {
             }
         }
 
-        let mut upstream = UpstreamRequest::post_json(self.url.clone(), body.to_vec());
+        let url = if chat {
+            self.url.clone()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let mut upstream = UpstreamRequest::post_json(url, body.to_vec());
         if stream {
             upstream = upstream.header("accept", "text/event-stream");
         }
@@ -283,10 +308,15 @@ impl Provider for OpenAi {
 
     fn parse_response(
         &self,
-        _head: &ResponseHead,
+        head: &ResponseHead,
         body: &[u8],
     ) -> Result<ParsedResponse, ProviderError> {
-        openai::parse_chat_response(PROVIDER, body).map_err(|e| self.redact(e))
+        match head.header(switchyard_plugin_sdk::ENDPOINT_HEADER) {
+            Some("embeddings") => openai::parse_embeddings_response(PROVIDER, body),
+            // Legacy completions have `choices` and `usage` like chat.
+            _ => openai::parse_chat_response(PROVIDER, body),
+        }
+        .map_err(|e| self.redact(e))
     }
 
     fn classify_error(&self, head: &ResponseHead, body: &[u8]) -> ProviderError {

@@ -84,7 +84,7 @@ fn metadata_describes_the_plugin_and_its_catalog() {
         assert!(m.credential_env.iter().any(|v| v == var), "{var}");
     }
     assert!(m.requires_api_key);
-    assert_eq!(m.endpoints, ["chat"]);
+    assert_eq!(m.endpoints, ["chat", "embeddings", "completions"]);
     for p in [
         "messages",
         "tools",
@@ -355,19 +355,52 @@ fn a_bad_api_base_is_rejected_naming_the_field() {
 }
 
 #[test]
-fn other_endpoints_are_invalid_requests() {
+fn embeddings_and_completions_have_their_own_urls_and_unknown_endpoints_are_refused() {
     let ctx = RequestContext::default();
+    for (endpoint, path) in [
+        ("embeddings", "/embeddings"),
+        ("completions", "/completions"),
+    ] {
+        let r = with_key()
+            .build_request(RequestIn {
+                endpoint,
+                body: br#"{"model":"x","input":"hi","fallbacks":["a"]}"#,
+                context: &ctx,
+            })
+            .unwrap();
+        assert_eq!(r.url, format!("{DEFAULT_API_BASE}{path}"));
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(
+            body.get("fallbacks").is_none(),
+            "gateway-only members stay here"
+        );
+    }
     let e = with_key()
         .build_request(RequestIn {
-            endpoint: "embeddings",
+            endpoint: "rerank",
             body: b"{}",
             context: &ctx,
         })
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidRequest);
-    assert!(e.message.contains("embeddings"));
+    assert!(e.message.contains("rerank"));
     let e = build_bytes(&with_key(), b"[]", false).unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidRequest);
+}
+
+#[test]
+fn embeddings_answers_report_their_usage() {
+    let head = ResponseHead {
+        status: 200,
+        headers: vec![(
+            switchyard_plugin_sdk::ENDPOINT_HEADER.to_owned(),
+            "embeddings".to_owned(),
+        )],
+    };
+    let body = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":4,"total_tokens":4}}"#;
+    let parsed = with_key().parse_response(&head, body).unwrap();
+    assert_eq!(parsed.info.usage.unwrap().prompt_tokens, 4);
+    assert_eq!(parsed.body, body.to_vec());
 }
 
 #[test]
