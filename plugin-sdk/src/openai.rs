@@ -346,21 +346,33 @@ pub fn parse_chat_response(provider: &str, body: &[u8]) -> Result<ParsedResponse
         ))
     })?;
     if view.choices.is_none() {
-        if let Some(error) = &view.error {
-            return Err(classify_embedded_error(
-                provider,
-                error_object_status(error),
-                body,
-            ));
-        }
-        return Err(ProviderError::bad_response(format!(
-            "{provider}: response has no 'choices' array"
-        )));
+        return Err(missing_payload(
+            provider,
+            view.error.as_ref(),
+            body,
+            "choices",
+        ));
     }
     Ok(ParsedResponse {
         body: body.to_vec(),
         info: view.info(),
     })
+}
+
+/// A 2xx answer without its payload: the error object it carries instead, classified, or a
+/// bad response naming the missing member.
+fn missing_payload(
+    provider: &str,
+    error: Option<&Value>,
+    body: &[u8],
+    member: &str,
+) -> ProviderError {
+    match error {
+        Some(error) => classify_embedded_error(provider, error_object_status(error), body),
+        None => {
+            ProviderError::bad_response(format!("{provider}: response has no '{member}' array"))
+        }
+    }
 }
 
 /// Parses an OpenAI `/embeddings` answer (`{"object": "list", "data": [...], "usage": ...}`):
@@ -386,16 +398,7 @@ pub fn parse_embeddings_response(
         ))
     })?;
     if view.data.is_none() {
-        if let Some(error) = &view.error {
-            return Err(classify_embedded_error(
-                provider,
-                error_object_status(error),
-                body,
-            ));
-        }
-        return Err(ProviderError::bad_response(format!(
-            "{provider}: embeddings response has no 'data' array"
-        )));
+        return Err(missing_payload(provider, view.error.as_ref(), body, "data"));
     }
     Ok(ParsedResponse {
         body: body.to_vec(),

@@ -68,6 +68,27 @@ async fn once(sender: &mut SendRequest<Full<Bytes>>, shot: &Shot) -> Result<u16,
     Ok(status)
 }
 
+type UserResult = (Histogram<u64>, u64, u64);
+
+/// Merges what each user measured.
+async fn gather(tasks: Vec<tokio::task::JoinHandle<UserResult>>, duration: Duration) -> Measured {
+    let mut latency = histogram();
+    let (mut ok, mut errors) = (0, 0);
+    for t in tasks {
+        if let Ok((h, o, e)) = t.await {
+            let _ = latency.add(&h);
+            ok += o;
+            errors += e;
+        }
+    }
+    Measured {
+        ok,
+        errors,
+        elapsed: duration,
+        latency,
+    }
+}
+
 /// `concurrency` users, each sending its next request when the last one is answered, for
 /// `warmup` (not measured) and then `duration`.
 pub(crate) async fn closed_loop(
@@ -114,21 +135,7 @@ pub(crate) async fn closed_loop(
             (hist, ok, errors)
         }));
     }
-    let mut latency = histogram();
-    let (mut ok, mut errors) = (0, 0);
-    for t in tasks {
-        if let Ok((h, o, e)) = t.await {
-            let _ = latency.add(&h);
-            ok += o;
-            errors += e;
-        }
-    }
-    Measured {
-        ok,
-        errors,
-        elapsed: duration,
-        latency,
-    }
+    gather(tasks, duration).await
 }
 
 /// `rate` requests per second spread over `connections`, latency counted from when each request
@@ -176,21 +183,7 @@ pub(crate) async fn fixed_rate(
             (hist, ok, errors)
         }));
     }
-    let mut latency = histogram();
-    let (mut ok, mut errors) = (0, 0);
-    for t in tasks {
-        if let Ok((h, o, e)) = t.await {
-            let _ = latency.add(&h);
-            ok += o;
-            errors += e;
-        }
-    }
-    Measured {
-        ok,
-        errors,
-        elapsed: duration,
-        latency,
-    }
+    gather(tasks, duration).await
 }
 
 /// Streaming timings: time to the first chunk, and the gaps between chunks (µs).

@@ -13,7 +13,7 @@ use switchyard_plugin_sdk::ErrorKind;
 use switchyard_store::{SpendFilter, Table};
 
 use super::budget::{rfc3339, usd};
-use super::records::{members, string_list, FieldError, KeyRecord, TeamRecord, UserRecord};
+use super::records::{members, string_list, FieldError, KeyRecord, Record, TeamRecord, UserRecord};
 use super::{Entity, Principal, Tenancy};
 use crate::error::GatewayError;
 
@@ -401,8 +401,7 @@ impl Tenancy {
     }
 
     fn render_key(&self, e: &Entity<KeyRecord>) -> Value {
-        e.read()
-            .render(&e.id, e.budget.spent(), e.budget.window_start())
+        e.render()
     }
 
     async fn save_key(&self, e: &Entity<KeyRecord>) -> Result<(), GatewayError> {
@@ -812,14 +811,11 @@ impl Tenancy {
             .teams
             .iter()
             .filter_map(|t| self.team(t))
-            .map(|t| {
-                t.read()
-                    .render(&t.id, t.budget.spent(), t.budget.window_start())
-            })
+            .map(|t| t.render())
             .collect();
         Ok(json!({
             "user_id": id,
-            "user_info": record.render(id, user.budget.spent(), user.budget.window_start()),
+            "user_info": user.render(),
             "keys": keys,
             "teams": teams,
         }))
@@ -828,26 +824,34 @@ impl Tenancy {
     async fn user_update(&self, body: &Map<String, Value>) -> Result<Value, GatewayError> {
         let id = required_str(body, "user_id")?;
         let user = self.user(id).ok_or_else(|| not_found("user"))?;
-        let mut record = user.read();
+        let data = self.update(Table::Users, &user, body).await?;
+        Ok(json!({"user_id": id, "data": data}))
+    }
+
+    /// Applies an admin body to an entity, writes it through, and shows it.
+    async fn update<R: Record>(
+        &self,
+        table: Table,
+        entity: &Entity<R>,
+        body: &Map<String, Value>,
+    ) -> Result<Value, GatewayError> {
+        let mut record = entity.read();
         record.apply(body).map_err(field_error)?;
-        *user.record.write().unwrap_or_else(|p| p.into_inner()) = record.clone();
-        self.save(Table::Users, id, &record).await?;
-        Ok(json!({"user_id": id,
-                  "data": record.render(id, user.budget.spent(), user.budget.window_start())}))
+        *entity.record.write().unwrap_or_else(|p| p.into_inner()) = record.clone();
+        self.save(table, &entity.id, &record).await?;
+        Ok(entity.render())
+    }
+
+    /// Every entity of a map, shown, in id order.
+    fn rendered<R: Record>(map: &super::Map<R>) -> Vec<Value> {
+        let map = map.read().unwrap_or_else(|p| p.into_inner());
+        let mut ids: Vec<&String> = map.keys().collect();
+        ids.sort();
+        ids.into_iter().map(|id| map[id].render()).collect()
     }
 
     fn user_list(&self) -> Value {
-        let mut users: Vec<Value> = self
-            .users
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|u| {
-                u.read()
-                    .render(&u.id, u.budget.spent(), u.budget.window_start())
-            })
-            .collect();
-        users.sort_by(|a, b| a["user_id"].as_str().cmp(&b["user_id"].as_str()));
+        let users = Self::rendered(&self.users);
         let total = users.len();
         json!({"users": users, "total": total, "page": 1, "page_size": total, "total_pages": 1})
     }
@@ -962,7 +966,7 @@ impl Tenancy {
             .collect();
         Ok(json!({
             "team_id": id,
-            "team_info": team.read().render(id, team.budget.spent(), team.budget.window_start()),
+            "team_info": team.render(),
             "keys": keys,
         }))
     }
@@ -970,27 +974,12 @@ impl Tenancy {
     async fn team_update(&self, body: &Map<String, Value>) -> Result<Value, GatewayError> {
         let id = required_str(body, "team_id")?;
         let team = self.team(id).ok_or_else(|| not_found("team"))?;
-        let mut record = team.read();
-        record.apply(body).map_err(field_error)?;
-        *team.record.write().unwrap_or_else(|p| p.into_inner()) = record.clone();
-        self.save(Table::Teams, id, &record).await?;
-        Ok(json!({"team_id": id,
-                  "data": record.render(id, team.budget.spent(), team.budget.window_start())}))
+        let data = self.update(Table::Teams, &team, body).await?;
+        Ok(json!({"team_id": id, "data": data}))
     }
 
     fn team_list(&self) -> Value {
-        let mut teams: Vec<Value> = self
-            .teams
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|t| {
-                t.read()
-                    .render(&t.id, t.budget.spent(), t.budget.window_start())
-            })
-            .collect();
-        teams.sort_by(|a, b| a["team_id"].as_str().cmp(&b["team_id"].as_str()));
-        Value::Array(teams)
+        Value::Array(Self::rendered(&self.teams))
     }
 
     async fn member_add(&self, body: &Map<String, Value>) -> Result<Value, GatewayError> {

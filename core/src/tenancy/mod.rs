@@ -62,6 +62,14 @@ impl<R: Clone> Entity<R> {
     }
 }
 
+impl<R: records::Record> Entity<R> {
+    /// The entity in LiteLLM's shape, with its live spend and window.
+    pub(crate) fn render(&self) -> serde_json::Value {
+        self.read()
+            .render(&self.id, self.budget.spent(), self.budget.window_start())
+    }
+}
+
 type Map<R> = RwLock<HashMap<String, Arc<Entity<R>>>>;
 
 /// Who is calling.

@@ -22,6 +22,12 @@ impl FieldError {
     }
 }
 
+/// A stored entity: how it takes an admin request body and how it is shown.
+pub(crate) trait Record: Clone + Serialize {
+    fn apply(&mut self, body: &Map<String, Value>) -> Result<(), FieldError>;
+    fn render(&self, id: &str, spend_nanos: i64, window_start: i64) -> Value;
+}
+
 /// What keys, users and teams all have: model access, budget and limits.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -204,8 +210,8 @@ pub(crate) struct KeyRecord {
     pub(crate) model_max_budget: Map<String, Value>,
 }
 
-impl KeyRecord {
-    pub(crate) fn apply(&mut self, body: &Map<String, Value>) -> Result<(), FieldError> {
+impl Record for KeyRecord {
+    fn apply(&mut self, body: &Map<String, Value>) -> Result<(), FieldError> {
         self.common.apply(body)?;
         for (field, slot) in [
             ("key_alias", &mut self.key_alias),
@@ -233,7 +239,7 @@ impl KeyRecord {
     }
 
     /// LiteLLM's key object.
-    pub(crate) fn render(&self, token_hash: &str, spend_nanos: i64, window_start: i64) -> Value {
+    fn render(&self, token_hash: &str, spend_nanos: i64, window_start: i64) -> Value {
         let mut out = Map::new();
         self.common.render(&mut out, spend_nanos, window_start);
         out.insert("token".into(), json!(token_hash));
@@ -290,8 +296,8 @@ pub(crate) struct UserRecord {
     pub(crate) teams: Vec<String>,
 }
 
-impl UserRecord {
-    pub(crate) fn apply(&mut self, body: &Map<String, Value>) -> Result<(), FieldError> {
+impl Record for UserRecord {
+    fn apply(&mut self, body: &Map<String, Value>) -> Result<(), FieldError> {
         self.common.apply(body)?;
         for (field, slot) in [
             ("user_email", &mut self.user_email),
@@ -324,7 +330,7 @@ impl UserRecord {
         Ok(())
     }
 
-    pub(crate) fn render(&self, user_id: &str, spend_nanos: i64, window_start: i64) -> Value {
+    fn render(&self, user_id: &str, spend_nanos: i64, window_start: i64) -> Value {
         let mut out = Map::new();
         self.common.render(&mut out, spend_nanos, window_start);
         out.insert("user_id".into(), json!(user_id));
@@ -368,8 +374,8 @@ pub(crate) fn members(value: &Value, field: &str) -> Result<Vec<Member>, FieldEr
         .collect()
 }
 
-impl TeamRecord {
-    pub(crate) fn apply(&mut self, body: &Map<String, Value>) -> Result<(), FieldError> {
+impl Record for TeamRecord {
+    fn apply(&mut self, body: &Map<String, Value>) -> Result<(), FieldError> {
         self.common.apply(body)?;
         if let Some(v) = opt_string(body, "team_alias")? {
             self.team_alias = v;
@@ -380,7 +386,7 @@ impl TeamRecord {
         Ok(())
     }
 
-    pub(crate) fn render(&self, team_id: &str, spend_nanos: i64, window_start: i64) -> Value {
+    fn render(&self, team_id: &str, spend_nanos: i64, window_start: i64) -> Value {
         let mut out = Map::new();
         self.common.render(&mut out, spend_nanos, window_start);
         out.insert("team_id".into(), json!(team_id));
