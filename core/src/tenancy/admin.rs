@@ -13,7 +13,7 @@ use switchyard_plugin_sdk::ErrorKind;
 use switchyard_store::{SpendFilter, Table};
 
 use super::budget::{rfc3339, usd};
-use super::records::{members, string_list, FieldError, KeyRecord, Record, TeamRecord, UserRecord};
+use super::records::{members, string_list, FieldError, KeyRecord, Record, UserRecord};
 use super::{Entity, Principal, Tenancy};
 use crate::error::GatewayError;
 
@@ -721,32 +721,56 @@ impl Tenancy {
         Ok(self.render_key(&entity))
     }
 
-    async fn user_new(&self, body: &Map<String, Value>) -> Result<Value, GatewayError> {
-        let user_id = match body.get("user_id").and_then(Value::as_str) {
-            Some(id) if !id.is_empty() => id.to_owned(),
-            _ => format!("user-{:016x}", rand::random::<u64>()),
+    /// A new user or team from an admin body: its id (given, else generated), a 400 if taken,
+    /// the record written through and added to `map`.
+    async fn create<R: Record>(
+        &self,
+        table: Table,
+        map: &super::Map<R>,
+        body: &Map<String, Value>,
+    ) -> Result<Arc<Entity<R>>, GatewayError> {
+        let (field, kind) = match table {
+            Table::Users => ("user_id", "user"),
+            _ => ("team_id", "team"),
         };
-        if self.user(&user_id).is_some() {
+        let id = match body.get(field).and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => id.to_owned(),
+            _ => format!("{kind}-{:016x}", rand::random::<u64>()),
+        };
+        if map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&id)
+        {
             return Err(GatewayError::invalid_request(
-                format!("user_id: user '{user_id}' already exists"),
-                Some("user_id"),
+                format!("{field}: {kind} '{id}' already exists"),
+                Some(field),
             )
             .with_code("duplicate"));
         }
         let now = self.now_ms();
-        let mut record = UserRecord::default();
+        let mut record = R::default();
         record.apply(body).map_err(field_error)?;
-        record.common.created_at_ms = now;
-        let window_start = record.common.window().map(|w| w.start_of(now)).unwrap_or(0);
-        let entity = Entity::new(user_id.clone(), record, 0, window_start);
-        self.save(Table::Users, &entity.id, &entity.read()).await?;
-        self.users
-            .write()
+        record.common_mut().created_at_ms = now;
+        let window_start = record
+            .common()
+            .window()
+            .map(|w| w.start_of(now))
+            .unwrap_or(0);
+        self.save(table, &id, &record).await?;
+        let entity = Entity::new(id.clone(), record, 0, window_start);
+        map.write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(user_id.clone(), entity.clone());
+            .insert(id, entity.clone());
+        Ok(entity)
+    }
+
+    async fn user_new(&self, body: &Map<String, Value>) -> Result<Value, GatewayError> {
+        let entity = self.create(Table::Users, &self.users, body).await?;
+        let user_id = entity.id.clone();
         // Like LiteLLM, /user/new also creates a key for the user unless `auto_create_key` is
         // false; the answer is then that key's object with the user's fields.
-        let mut user = entity.read().render(&user_id, 0, window_start);
+        let mut user = entity.render();
         if body.get("auto_create_key").and_then(Value::as_bool) == Some(false) {
             // The key object's members, empty: LiteLLM answers the same shape either way.
             for field in [
@@ -898,32 +922,13 @@ impl Tenancy {
     }
 
     async fn team_new(&self, body: &Map<String, Value>) -> Result<Value, GatewayError> {
-        let team_id = match body.get("team_id").and_then(Value::as_str) {
-            Some(id) if !id.is_empty() => id.to_owned(),
-            _ => format!("team-{:016x}", rand::random::<u64>()),
-        };
-        if self.team(&team_id).is_some() {
-            return Err(GatewayError::invalid_request(
-                format!("team_id: team '{team_id}' already exists"),
-                Some("team_id"),
-            )
-            .with_code("duplicate"));
-        }
-        let now = self.now_ms();
-        let mut record = TeamRecord::default();
-        record.apply(body).map_err(field_error)?;
-        record.common.created_at_ms = now;
-        let window_start = record.common.window().map(|w| w.start_of(now)).unwrap_or(0);
-        let entity = Entity::new(team_id.clone(), record.clone(), 0, window_start);
-        self.save(Table::Teams, &team_id, &record).await?;
-        self.teams
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(team_id.clone(), entity);
+        let entity = self.create(Table::Teams, &self.teams, body).await?;
+        let team_id = entity.id.clone();
+        let record = entity.read();
         for m in &record.members_with_roles {
             self.join_team(&m.user_id, &team_id).await?;
         }
-        Ok(record.render(&team_id, 0, window_start))
+        Ok(entity.render())
     }
 
     /// Records team membership on the user (creating the user if needed).

@@ -23,9 +23,11 @@ impl FieldError {
 }
 
 /// A stored entity: how it takes an admin request body and how it is shown.
-pub(crate) trait Record: Clone + Serialize {
+pub(crate) trait Record: Clone + Default + Serialize {
     fn apply(&mut self, body: &Map<String, Value>) -> Result<(), FieldError>;
     fn render(&self, id: &str, spend_nanos: i64, window_start: i64) -> Value;
+    fn common(&self) -> &Common;
+    fn common_mut(&mut self) -> &mut Common;
 }
 
 /// What keys, users and teams all have: model access, budget and limits.
@@ -211,6 +213,14 @@ pub(crate) struct KeyRecord {
 }
 
 impl Record for KeyRecord {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
+
     fn apply(&mut self, body: &Map<String, Value>) -> Result<(), FieldError> {
         self.common.apply(body)?;
         for (field, slot) in [
@@ -297,6 +307,14 @@ pub(crate) struct UserRecord {
 }
 
 impl Record for UserRecord {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
+
     fn apply(&mut self, body: &Map<String, Value>) -> Result<(), FieldError> {
         self.common.apply(body)?;
         for (field, slot) in [
@@ -375,6 +393,14 @@ pub(crate) fn members(value: &Value, field: &str) -> Result<Vec<Member>, FieldEr
 }
 
 impl Record for TeamRecord {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
+
     fn apply(&mut self, body: &Map<String, Value>) -> Result<(), FieldError> {
         self.common.apply(body)?;
         if let Some(v) = opt_string(body, "team_alias")? {
