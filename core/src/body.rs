@@ -25,6 +25,24 @@ enum Kind {
         rest: Box<ChatStream>,
         done: bool,
     },
+    /// Another body with every frame rewritten (and a last frame added at its end).
+    Mapped {
+        inner: Box<GatewayBody>,
+        map: FrameMap,
+        done: bool,
+    },
+}
+
+/// A frame rewriter: called with each frame (`Some`), then once with `None` for closing bytes.
+pub(crate) type FrameFn = dyn FnMut(Option<&[u8]>) -> Bytes + Send;
+
+/// Rewrites a frame (`Some`) or produces the closing bytes (`None`).
+pub(crate) struct FrameMap(pub(crate) Box<FrameFn>);
+
+impl std::fmt::Debug for FrameMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FrameMap")
+    }
 }
 
 impl GatewayBody {
@@ -38,6 +56,17 @@ impl GatewayBody {
     pub fn empty() -> Self {
         GatewayBody {
             kind: Kind::Full(None),
+        }
+    }
+
+    /// `inner` with each frame rewritten by `map`, and `map(None)` sent at the end.
+    pub(crate) fn mapped(inner: GatewayBody, map: FrameMap) -> Self {
+        GatewayBody {
+            kind: Kind::Mapped {
+                inner: Box::new(inner),
+                map,
+                done: false,
+            },
         }
     }
 
@@ -83,6 +112,29 @@ impl Body for GatewayBody {
                     Poll::Pending => Poll::Pending,
                 }
             }
+            Kind::Mapped { inner, map, done } => loop {
+                if *done {
+                    return Poll::Ready(None);
+                }
+                match Pin::new(inner.as_mut()).poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        let Some(data) = frame.data_ref() else {
+                            continue;
+                        };
+                        let out = (map.0)(Some(data));
+                        if !out.is_empty() {
+                            return Poll::Ready(Some(Ok(Frame::data(out))));
+                        }
+                    }
+                    Poll::Ready(None) => {
+                        *done = true;
+                        let out = (map.0)(None);
+                        return Poll::Ready((!out.is_empty()).then(|| Ok(Frame::data(out))));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Err(never))) => match never {},
+                }
+            },
         }
     }
 
@@ -90,13 +142,14 @@ impl Body for GatewayBody {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Stream { first, done, .. } => first.is_none() && *done,
+            Kind::Mapped { done, .. } => *done,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Stream { .. } => SizeHint::default(),
+            Kind::Stream { .. } | Kind::Mapped { .. } => SizeHint::default(),
         }
     }
 }

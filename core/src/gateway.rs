@@ -280,6 +280,8 @@ enum Route {
     ChatCompletions,
     Embeddings,
     Completions,
+    Messages,
+    CountTokens,
     Admin(AdminRoute),
 }
 
@@ -296,6 +298,8 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
         "/v1/chat/completions" | "/chat/completions" => (Route::ChatCompletions, Method::POST),
         "/v1/embeddings" | "/embeddings" => (Route::Embeddings, Method::POST),
         "/v1/completions" | "/completions" => (Route::Completions, Method::POST),
+        "/v1/messages" => (Route::Messages, Method::POST),
+        "/v1/messages/count_tokens" => (Route::CountTokens, Method::POST),
         _ => match AdminRoute::parse(path) {
             Some((admin, get)) => (
                 Route::Admin(admin),
@@ -475,6 +479,26 @@ impl Gateway {
                 self.model_call(endpoint, body, principal, request_id, labels, started)
                     .await
             }
+            Route::Messages => {
+                labels.route = "messages";
+                let response = match self.messages(req, request_id, labels, started).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        metrics::record_error(labels, e.kind.as_str());
+                        error_response(&e)
+                    }
+                };
+                Ok(self.in_anthropic_shape(response, labels).await)
+            }
+            Route::CountTokens => {
+                labels.route = "messages";
+                self.authenticate(&req)?;
+                let body = self.read_body(req.into_body()).await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    crate::messages::count_tokens(&body)?,
+                ))
+            }
             Route::Admin(admin) => {
                 labels.route = "admin";
                 let principal = self.authenticate(&req)?;
@@ -491,6 +515,60 @@ impl Gateway {
                 ))
             }
         }
+    }
+
+    /// `/v1/messages`: the Messages request as an OpenAI chat request on the chat path.
+    async fn messages<B>(
+        &self,
+        req: Request<B>,
+        request_id: &str,
+        labels: &mut RequestLabels,
+        started: Instant,
+    ) -> Result<Response<GatewayBody>, GatewayError>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let principal = self.authenticate(&req)?;
+        let body = self.read_body(req.into_body()).await?;
+        let (chat, _stream) = crate::messages::to_chat_request(&body)?;
+        self.model_call("chat", chat, principal, request_id, labels, started)
+            .await
+    }
+
+    /// An answer of the chat path in Anthropic's shapes: message JSON, Messages stream events,
+    /// or an Anthropic error.
+    async fn in_anthropic_shape(
+        &self,
+        response: Response<GatewayBody>,
+        labels: &RequestLabels,
+    ) -> Response<GatewayBody> {
+        let (mut parts, body) = response.into_parts();
+        let model = labels.model_group.clone();
+        let streaming = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        if parts.status == StatusCode::OK && streaming {
+            let mut translator = crate::messages::StreamTranslator::new(&model);
+            let body = GatewayBody::mapped(
+                body,
+                crate::body::FrameMap(Box::new(move |frame| translator.feed(frame))),
+            );
+            return Response::from_parts(parts, body);
+        }
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        let out = if parts.status == StatusCode::OK {
+            crate::messages::to_message(&bytes, &model)
+        } else {
+            crate::messages::to_error(&bytes, parts.status.as_u16())
+        };
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        Response::from_parts(parts, GatewayBody::full(out))
     }
 
     /// The tenancy service, or a 503 while its database is still opening.

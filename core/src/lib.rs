@@ -37,6 +37,7 @@ mod engine;
 mod error;
 mod fair;
 mod gateway;
+mod messages;
 pub mod metrics;
 mod params;
 mod registry;

@@ -770,3 +770,45 @@ fn embedded_quickstart_serves_the_official_openai_python_sdk() {
     assert_eq!(seen["unknown_model"]["status"], 404);
     assert_eq!(seen["wrong_key"]["status"], 401);
 }
+
+/// Anthropic SDK clients (and coding agents) use the gateway through `/v1/messages`.
+#[test]
+fn the_anthropic_python_sdk_speaks_messages_to_any_model() {
+    let python = std::env::var("SWITCHYARD_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("SWITCHYARD_TEST_PYTHON is not set: run the suite with ./scripts/test")
+    });
+    let gw = RunningGateway::start_with(None, &target_dir(), &[], &[]);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/anthropic_sdk_messages.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(gw.url(""))
+        .arg("sk-switchyard-quickstart")
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}\ngateway log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        gw.stderr()
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).expect("script prints JSON");
+    assert_eq!(seen["message"]["type"], "message");
+    assert_eq!(seen["message"]["role"], "assistant");
+    assert_eq!(seen["message"]["text"], "You said: Hello from Anthropic");
+    assert_eq!(seen["message"]["stop_reason"], "end_turn");
+    assert!(seen["message"]["output_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(seen["stream"]["words"], 40);
+    assert_eq!(seen["stream"]["stop_reason"], "end_turn");
+    assert!(seen["stream"]["output_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(seen["tool"]["names"], json!(["get_weather"]));
+    assert_eq!(seen["tool"]["stop_reason"], "tool_use");
+    assert_eq!(seen["tool"]["input_is_object"], true);
+    assert_eq!(seen["stream_tool"]["names"], json!(["get_weather"]));
+    assert_eq!(seen["stream_tool"]["stop_reason"], "tool_use");
+    assert_eq!(
+        seen["unknown_model"],
+        json!({"status": 404, "type": "not_found_error"})
+    );
+    assert!(seen["count_tokens"].as_u64().unwrap() > 0);
+}
