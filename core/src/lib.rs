@@ -8,7 +8,9 @@
 //! - [`Gateway`] is the OpenAI-compatible service: `http::Request` in, `http::Response` out.
 //!   Build it with [`Gateway::builder`], add provider plugins (loaded from files with
 //!   `switchyard_plugin_sdk::loader`, or linked statically through a provider crate's
-//!   `plugin_module()`), and mount [`Gateway::handle`] in any hyper server.
+//!   `plugin_module()`), and mount [`Gateway::handle`] in any hyper server. With a master key,
+//!   call [`Gateway::start_tenancy`] once (it opens the keys-and-spend database and runs its
+//!   migrations; until then virtual keys get a 503) and [`Gateway::flush`] before exiting.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), String> {
