@@ -217,6 +217,7 @@ impl GatewayBuilder {
             plugins,
             tenancy: tokio::sync::OnceCell::new(),
             tenancy_setup,
+            tenancy_error: std::sync::Mutex::new(None),
             queues,
             queue_timeout,
         };
@@ -249,6 +250,8 @@ struct Inner {
     /// Keys, users, teams, budgets and spend, once the database is open.
     tenancy: tokio::sync::OnceCell<Arc<Tenancy>>,
     tenancy_setup: Option<TenancySetup>,
+    /// Why the last attempt to open the database failed, for readiness and 503s.
+    tenancy_error: std::sync::Mutex<Option<String>>,
     /// Fair-share queues of the groups with bounded parallelism.
     queues: std::collections::HashMap<String, Arc<FairQueue>>,
     queue_timeout: Duration,
@@ -571,15 +574,30 @@ impl Gateway {
         Response::from_parts(parts, GatewayBody::full(out))
     }
 
+    fn tenancy_error(&self) -> Option<String> {
+        self.inner
+            .tenancy_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The tenancy service, or a 503 while its database is still opening.
     fn require_tenancy(&self) -> Result<&Arc<Tenancy>, GatewayError> {
         match (self.inner.tenancy.get(), &self.inner.tenancy_setup) {
             (Some(t), _) => Ok(t),
-            (None, Some(_)) => Err(GatewayError::new(
-                ErrorKind::Unavailable,
-                "the database is starting (migrations running); retry shortly",
-            )
-            .with_code("db_starting")),
+            (None, Some(_)) => Err(match self.tenancy_error() {
+                Some(e) => GatewayError::new(
+                    ErrorKind::Unavailable,
+                    format!("the database is unavailable ({e}); retry shortly"),
+                )
+                .with_code("db_unavailable"),
+                None => GatewayError::new(
+                    ErrorKind::Unavailable,
+                    "the database is starting (migrations running); retry shortly",
+                )
+                .with_code("db_starting"),
+            }),
             (None, None) => Err(GatewayError::invalid_request(
                 "keys, users and teams need general_settings.master_key",
                 None,
@@ -602,7 +620,18 @@ impl Gateway {
             setup.access_groups.clone(),
         )
         .await
-        .map_err(|e| e.replace(setup.url.expose(), "<database_url>"))?;
+        .map_err(|e| e.replace(setup.url.expose(), "<database_url>"));
+        let tenancy = match tenancy {
+            Ok(t) => t,
+            Err(e) => {
+                *self
+                    .inner
+                    .tenancy_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+                return Err(e);
+            }
+        };
         tracing::info!(store = tenancy.store_kind(), "tenancy database ready");
         let _ = self.inner.tenancy.set(tenancy);
         Ok(())
@@ -898,6 +927,7 @@ impl Gateway {
             status: "healthy",
             db: match (self.inner.tenancy.get(), &self.inner.tenancy_setup) {
                 (Some(_), _) => "connected",
+                (None, Some(_)) if self.tenancy_error().is_some() => "unavailable",
                 (None, Some(_)) => "starting",
                 (None, None) => "Not connected",
             },

@@ -223,10 +223,13 @@ fn serve(
         // The database opens (and migrates) while the server already answers liveness.
         let tenancy = gateway.clone();
         tokio::spawn(async move {
-            if let Err(e) = tenancy.start_tenancy().await {
+            // A database that is not up yet (a pod starting beside it) is retried, not fatal.
+            while let Err(e) = tenancy.start_tenancy().await {
                 tracing::error!(
-                    "tenancy database unavailable: {e}; virtual keys and admin routes answer 503"
+                    "tenancy database unavailable: {e}; virtual keys and admin routes answer \
+                     503; retrying in 5 s"
                 );
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             }
         });
         let served = server::serve(listener, gateway.clone()).await;

@@ -712,3 +712,26 @@ async fn costs_come_from_the_bundled_catalog_when_nothing_else_prices_a_model() 
     // gpt-4-turbo at $10 / $30 per million (no separate cache price): 0.00011 + 0.00021.
     assert_eq!(r.headers()["x-switchyard-response-cost"], "0.00032");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_answers_while_the_database_is_still_opening() {
+    // A "database" that accepts connections and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("postgres://sy@{}/db", silent.local_addr().unwrap());
+    let gw = start(&Some(url), &[]);
+    let c = Client::new(&gw);
+    let (status, body) = c.call("GET", "/health/liveliness", MASTER, None).await;
+    assert_eq!((status, body), (200, json!("I'm alive!")));
+    let (status, body) = c.call("GET", "/health/readiness", MASTER, None).await;
+    assert_eq!((status, body["db"].as_str()), (200, Some("starting")));
+    let (status, e) = c
+        .call("POST", "/key/generate", MASTER, Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (503, Some("db_starting"))
+    );
+    // The master key works without the database.
+    assert_eq!(c.chat(MASTER, "gpt-mock").await.0, 200);
+    drop(silent);
+}
