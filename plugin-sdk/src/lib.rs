@@ -15,6 +15,7 @@
 pub mod abi;
 mod authoring;
 mod convert;
+pub mod eventstream;
 pub mod host;
 #[cfg(feature = "loader")]
 pub mod loader;
