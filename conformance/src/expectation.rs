@@ -77,6 +77,24 @@ pub struct InlineResponse {
     /// A raw text body (SSE, NDJSON, …).
     #[serde(default)]
     pub body: Option<String>,
+    /// An `application/vnd.amazon.eventstream` body, one frame per entry, encoded (with its
+    /// checksums) by the SDK's encoder.
+    #[serde(default)]
+    pub eventstream: Option<Vec<EventFrame>>,
+}
+
+/// One frame of an inline event-stream body: an event or an exception, with a JSON payload.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFrame {
+    /// `:event-type` of a `:message-type: event` frame.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// `:exception-type` of a `:message-type: exception` frame.
+    #[serde(default)]
+    pub exception: Option<String>,
+    #[serde(default)]
+    pub json: Value,
 }
 
 /// The upstream request a plugin must produce.
@@ -143,6 +161,14 @@ pub struct Case {
     /// Which recorded interaction (default 0).
     #[serde(default)]
     pub interaction: usize,
+    /// The endpoint id handed to `build_request` (default `chat`); other endpoints also get
+    /// the `x-switchyard-endpoint` pseudo-header on the response head, as from the host.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The request context's clock (default 1,700,000,000,000): fixed per case so request
+    /// signatures can be compared (a recording's `X-Amz-Date`, say).
+    #[serde(default)]
+    pub now_unix_ms: Option<u64>,
     /// JSON of the `DeploymentConfig` handed to `instantiate`.
     #[serde(default)]
     pub deployment: Value,

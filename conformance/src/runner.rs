@@ -426,12 +426,16 @@ fn response_of(
             "unknown response keyword '{other}' (recorded | simulated)"
         )),
         ResponseSpec::Inline(r) => {
-            let body = match (&r.json, &r.body) {
-                (Some(json), None) => serde_json::to_vec(json).map_err(|e| e.to_string())?,
-                (None, Some(text)) => text.clone().into_bytes(),
-                (None, None) => Vec::new(),
-                (Some(_), Some(_)) => {
-                    return Err("inline response has both json and body".to_owned())
+            let body = match (&r.json, &r.body, &r.eventstream) {
+                (Some(json), None, None) => serde_json::to_vec(json).map_err(|e| e.to_string())?,
+                (None, Some(text), None) => text.clone().into_bytes(),
+                (None, None, Some(frames)) => eventstream_body(frames)?,
+                (None, None, None) => Vec::new(),
+                _ => {
+                    return Err(
+                        "inline response has more than one of json, body and eventstream"
+                            .to_owned(),
+                    )
                 }
             };
             let headers = r
@@ -448,6 +452,21 @@ fn response_of(
             ))
         }
     }
+}
+
+/// Encodes inline event-stream frames.
+fn eventstream_body(frames: &[crate::expectation::EventFrame]) -> Result<Vec<u8>, String> {
+    use switchyard_plugin_sdk::eventstream::{encode_event, encode_exception};
+    let mut body = Vec::new();
+    for frame in frames {
+        let payload = serde_json::to_vec(&frame.json).map_err(|e| e.to_string())?;
+        body.extend(match (&frame.event, &frame.exception) {
+            (Some(event), None) => encode_event(event, &payload),
+            (None, Some(exception)) => encode_exception(exception, &payload),
+            _ => return Err("an eventstream frame needs exactly one of event, exception".into()),
+        });
+    }
+    Ok(body)
 }
 
 fn run_case(
@@ -488,7 +507,7 @@ fn run_case(
     let context = RequestContext {
         request_id: "conformance".to_owned(),
         attempt: 0,
-        now_unix_ms: 1_700_000_000_000,
+        now_unix_ms: case.now_unix_ms.unwrap_or(1_700_000_000_000),
         stream,
         include_usage,
         drop_params: false,
@@ -512,7 +531,8 @@ fn run_case(
         }
     };
 
-    let produced = match provider.build_request("chat", &body, &context) {
+    let endpoint = case.endpoint.as_deref().unwrap_or("chat");
+    let produced = match provider.build_request(endpoint, &body, &context) {
         Ok(r) => r,
         Err(e) => {
             return match &case.expect.build_error {
@@ -529,7 +549,13 @@ fn run_case(
         check_upstream_request(spec, &produced, interaction)?;
     }
 
-    let (head, response_body) = response_of(case, interaction, &produced)?;
+    let (mut head, response_body) = response_of(case, interaction, &produced)?;
+    if endpoint != "chat" {
+        head.headers.push((
+            switchyard_plugin_sdk::ENDPOINT_HEADER.to_owned(),
+            endpoint.to_owned(),
+        ));
+    }
     if !(200..300).contains(&head.status) {
         let e = provider.classify_error(&head, &response_body);
         let expected = case.expect.error.as_ref().ok_or_else(|| {

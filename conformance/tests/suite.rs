@@ -143,3 +143,30 @@ fn openai_compatible_family_passes_its_suite() {
     assert_eq!(report.covered["mistral"] + report.skipped["mistral"], 7);
     assert_eq!(report.covered["openai_compatible"], 8);
 }
+
+#[test]
+fn bedrock_plugin_passes_its_suite() {
+    let report = suite("switchyard_provider_bedrock", "bedrock");
+    assert_eq!(report.failures(), 0, "{}", report.table());
+    assert_eq!(
+        report.covered["bedrock"], 9,
+        "recorded bedrock fixtures covered"
+    );
+    assert_eq!(
+        report.skipped["bedrock"], 2,
+        "skipped with a reason: the invoke route and Titan embeddings"
+    );
+    assert_eq!(report.results.len(), 30, "{}", report.table());
+}
+
+#[test]
+fn azure_openai_plugin_passes_its_suite() {
+    let report = suite("switchyard_provider_azure_openai", "azure_openai");
+    assert_eq!(report.failures(), 0, "{}", report.table());
+    assert_eq!(
+        report.covered["azure_openai"], 7,
+        "every recorded azure_openai fixture is covered"
+    );
+    assert_eq!(report.skipped["azure_openai"], 0);
+    assert_eq!(report.results.len(), 22, "{}", report.table());
+}

@@ -77,6 +77,63 @@ fn image_block(url: &str) -> Result<Value, String> {
     Err("images must be base64 data: URLs or s3:// URIs (the gateway does not fetch URLs)".into())
 }
 
+/// A document's media type → Converse's document format.
+fn document_format(media_type: &str) -> Option<&'static str> {
+    Some(match media_type.to_ascii_lowercase().as_str() {
+        "application/pdf" => "pdf",
+        "text/csv" => "csv",
+        "application/msword" => "doc",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => "docx",
+        "application/vnd.ms-excel" => "xls",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
+        "text/html" => "html",
+        "text/plain" => "txt",
+        "text/markdown" => "md",
+        _ => return None,
+    })
+}
+
+/// An OpenAI `file` part (`{"file": {"file_data": "data:…;base64,…", "filename": …}}`) → a
+/// Converse document block. Bedrock allows letters, digits, spaces, hyphens, parentheses and
+/// square brackets in a document name; the file name's extension and other characters go.
+fn document_block(file: &Value, index: usize) -> Result<Value, String> {
+    let data_url = file
+        .get("file_data")
+        .and_then(Value::as_str)
+        .ok_or("file parts need file_data (a base64 data: URL); file ids are not supported")?;
+    let rest = data_url
+        .strip_prefix("data:")
+        .ok_or("file_data must be a data: URL")?;
+    let (meta, data) = rest.split_once(',').ok_or("malformed data URL")?;
+    let media_type = meta
+        .strip_suffix(";base64")
+        .ok_or("only base64 data URLs are supported")?;
+    let format = document_format(media_type)
+        .ok_or_else(|| format!("document type '{media_type}' is not supported by bedrock"))?;
+    let stem = file
+        .get("filename")
+        .and_then(Value::as_str)
+        .map(|n| n.rsplit_once('.').map_or(n, |(stem, _)| stem))
+        .unwrap_or("");
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '(' | ')' | '[' | ']') {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let name = name.trim();
+    let name = if name.is_empty() {
+        format!("document {}", index + 1)
+    } else {
+        name.to_owned()
+    };
+    Ok(json!({"document": {"name": name, "format": format, "source": {"bytes": data}}}))
+}
+
 /// Converse content blocks of an OpenAI `content` (string or parts). A part's `cache_control`
 /// becomes a cache point after it.
 fn content_blocks(content: &Value, at: &str) -> Result<Vec<Value>, ProviderError> {
@@ -102,6 +159,10 @@ fn content_blocks(content: &Value, at: &str) -> Result<Vec<Value>, ProviderError
                             .and_then(Value::as_str)
                             .ok_or_else(|| fail("image_url without a url".into()))?;
                         out.push(image_block(url).map_err(fail)?);
+                    }
+                    Some("file") => {
+                        let file = part.get("file").unwrap_or(&Value::Null);
+                        out.push(document_block(file, i).map_err(fail)?);
                     }
                     Some(other) => {
                         return Err(fail(format!(
@@ -557,6 +618,23 @@ mod tests {
             json!({"tools": [{"toolSpec": {"name": "f", "description": "d", "inputSchema": {"json": {"type": "object"}}}}], "toolChoice": {"any": {}}})
         );
         assert_eq!(out["requestMetadata"], json!({"user": "u1"}));
+    }
+
+    #[test]
+    fn file_parts_become_documents() {
+        let out = run(
+            json!({"model": "g", "messages": [{"role": "user", "content": [
+                {"type": "file", "file": {"filename": "report.v2.pdf", "file_data": "data:application/pdf;base64,JVBE"}},
+                {"type": "text", "text": "Summarize."}
+            ]}]}),
+            CLAUDE,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            out["messages"][0]["content"][0],
+            json!({"document": {"name": "report v2", "format": "pdf", "source": {"bytes": "JVBE"}}})
+        );
     }
 
     #[test]
