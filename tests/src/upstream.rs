@@ -370,6 +370,9 @@ pub struct Canned {
     pub status: u16,
     pub content_type: String,
     pub body: Vec<u8>,
+    /// More response headers (lower-case names), as recorded: `x-amzn-errortype`,
+    /// `retry-after`, …
+    pub headers: Vec<(String, String)>,
 }
 
 /// An upstream that answers every request with the next canned response (the last one
@@ -435,6 +438,14 @@ impl Replay {
                             *r.status_mut() = hyper::StatusCode::from_u16(answer.status).unwrap();
                             r.headers_mut()
                                 .insert("content-type", answer.content_type.parse().unwrap());
+                            for (name, value) in &answer.headers {
+                                if let (Ok(name), Ok(value)) = (
+                                    hyper::header::HeaderName::from_bytes(name.as_bytes()),
+                                    hyper::header::HeaderValue::from_str(value),
+                                ) {
+                                    r.headers_mut().append(name, value);
+                                }
+                            }
                             Ok::<_, Infallible>(r)
                         }
                     });

@@ -22,6 +22,18 @@ pub fn recorded_answer(fixture: &str, interaction: usize) -> Canned {
             .unwrap_or("application/json")
             .to_owned(),
         body: response.body.clone(),
+        // The rest of the recorded head; the server frames the body itself.
+        headers: response
+            .headers
+            .iter()
+            .filter(|(n, _)| {
+                !matches!(
+                    n.as_str(),
+                    "content-type" | "content-length" | "transfer-encoding" | "connection"
+                )
+            })
+            .cloned()
+            .collect(),
     }
 }
 

@@ -215,6 +215,10 @@ pub(crate) fn classify_exception(exception: &str, status: u16, message: &str) ->
             400 if is_context_overflow(message) => (ErrorKind::ContextWindowExceeded, 400),
             400 | 413 | 422 => (ErrorKind::InvalidRequest, status),
             401 => (ErrorKind::Authentication, 401),
+            // Without the error-type header, the message still tells a credentials problem.
+            403 if message.contains("security token") || message.contains("signature") => {
+                (ErrorKind::Authentication, 401)
+            }
             403 => (ErrorKind::Permission, 403),
             404 => (ErrorKind::NotFound, 404),
             408 | 504 => (ErrorKind::Timeout, status),
@@ -396,6 +400,11 @@ mod tests {
             assert_eq!((e.kind, e.status), (kind, out_status), "{etype}");
             assert!(e.message.contains(message), "{}", e.message);
         }
+        let e = classify_error(
+            &head(403, None),
+            br#"{"message":"The security token included in the request is expired"}"#,
+        );
+        assert_eq!((e.kind, e.status), (ErrorKind::Authentication, 401));
         let e = classify_exception("throttlingException", 200, "slow down");
         assert_eq!(
             (e.kind, e.code.as_deref()),
