@@ -359,6 +359,82 @@ pub fn parse_chat_response(provider: &str, body: &[u8]) -> Result<ParsedResponse
     })
 }
 
+/// Appends a translated turn, merging it into the previous one of the same role: Anthropic and
+/// Bedrock require user and assistant turns to alternate, OpenAI allows consecutive tool results
+/// and user turns. `blocks` is the turn's content array.
+pub fn merge_turn(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
+    if blocks.is_empty() {
+        return;
+    }
+    if let Some(last) = messages.last_mut() {
+        if last["role"] == role {
+            if let Some(existing) = last["content"].as_array_mut() {
+                existing.extend(blocks);
+                return;
+            }
+        }
+    }
+    messages.push(serde_json::json!({"role": role, "content": blocks}));
+}
+
+/// The arguments of each OpenAI tool call of an assistant message, parsed: `(call, input)`
+/// pairs; an empty argument string is `{}`. An unparsable one is an error naming
+/// `{at}.tool_calls[i].function.arguments`, prefixed by `provider`.
+pub fn tool_call_inputs<'a>(
+    provider: &str,
+    calls: &'a Value,
+    at: &str,
+) -> Result<Vec<(&'a Value, Value)>, ProviderError> {
+    let Some(calls) = calls.as_array() else {
+        return Ok(Vec::new());
+    };
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| {
+            let args = call["function"]["arguments"].as_str().unwrap_or("");
+            let input = if args.trim().is_empty() {
+                serde_json::json!({})
+            } else {
+                serde_json::from_str(args).map_err(|e| {
+                    ProviderError::invalid_request(format!(
+                        "{provider}: {at}.tool_calls[{i}].function.arguments is not JSON: {e}"
+                    ))
+                })?
+            };
+            Ok((call, input))
+        })
+        .collect()
+}
+
+/// Usage of a provider whose input count excludes cache reads and writes (Anthropic,
+/// Bedrock), normalized: OpenAI's prompt tokens include them.
+pub fn usage_with_cache(input: u64, cache_read: u64, cache_write: u64, output: u64) -> Usage {
+    let prompt = input + cache_read + cache_write;
+    Usage {
+        prompt_tokens: prompt,
+        completion_tokens: output,
+        total_tokens: prompt + output,
+        cached_tokens: cache_read,
+        cache_write_tokens: cache_write,
+        reasoning_tokens: 0,
+    }
+}
+
+/// The OpenAI `usage` object of a normalized usage, with the cache counts also under
+/// Anthropic's names (as LiteLLM reports them).
+pub fn usage_json(u: &Usage) -> Value {
+    serde_json::json!({
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_tokens, "cache_write_tokens": u.cache_write_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+        "cache_read_input_tokens": u.cached_tokens,
+        "cache_creation_input_tokens": u.cache_write_tokens,
+    })
+}
+
 /// A 2xx answer without its payload: the error object it carries instead, classified, or a
 /// bad response naming the missing member.
 fn missing_payload(

@@ -1,7 +1,7 @@
 //! OpenAI chat request → Anthropic Messages request.
 
 use serde_json::{json, Map, Value};
-use switchyard_plugin_sdk::{ErrorKind, ProviderError, RequestContext};
+use switchyard_plugin_sdk::{openai, ErrorKind, ProviderError, RequestContext};
 
 use crate::DEFAULT_MAX_TOKENS;
 
@@ -95,45 +95,11 @@ fn text_of(content: &Value) -> String {
     }
 }
 
-/// Appends a message, merging with the previous one of the same role (Anthropic requires
-/// user/assistant turns to alternate; OpenAI allows consecutive tool results and user turns).
-fn push(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
-    if blocks.is_empty() {
-        return;
-    }
-    if let Some(last) = messages.last_mut() {
-        if last["role"] == role {
-            if let Some(existing) = last["content"].as_array_mut() {
-                existing.extend(blocks);
-                return;
-            }
-        }
-    }
-    messages.push(json!({"role": role, "content": blocks}));
-}
-
 fn tool_use_blocks(calls: &Value, at: &str) -> Result<Vec<Value>, ProviderError> {
-    let Some(calls) = calls.as_array() else {
-        return Ok(Vec::new());
-    };
-    calls
-        .iter()
-        .enumerate()
-        .map(|(i, call)| {
-            let f = &call["function"];
-            let args = f["arguments"].as_str().unwrap_or("");
-            let input: Value = if args.trim().is_empty() {
-                json!({})
-            } else {
-                serde_json::from_str(args).map_err(|e| {
-                    invalid(format!(
-                        "{at}.tool_calls[{i}].function.arguments is not JSON: {e}"
-                    ))
-                })?
-            };
-            Ok(json!({"type": "tool_use", "id": call["id"], "name": f["name"], "input": input}))
-        })
-        .collect()
+    Ok(openai::tool_call_inputs("anthropic", calls, at)?
+        .into_iter()
+        .map(|(call, input)| json!({"type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": input}))
+        .collect())
 }
 
 fn translate_messages(messages: &[Value]) -> Result<(Option<Value>, Vec<Value>), ProviderError> {
@@ -148,7 +114,7 @@ fn translate_messages(messages: &[Value]) -> Result<(Option<Value>, Vec<Value>),
         let content = m.get("content").unwrap_or(&Value::Null);
         match role {
             "system" | "developer" => system_blocks.extend(content_blocks(content, &at)?),
-            "user" => push(&mut out, "user", content_blocks(content, &at)?),
+            "user" => openai::merge_turn(&mut out, "user", content_blocks(content, &at)?),
             "assistant" => {
                 let mut blocks: Vec<Value> = content_blocks(content, &at)?
                     .into_iter()
@@ -158,14 +124,14 @@ fn translate_messages(messages: &[Value]) -> Result<(Option<Value>, Vec<Value>),
                     m.get("tool_calls").unwrap_or(&Value::Null),
                     &at,
                 )?);
-                push(&mut out, "assistant", blocks);
+                openai::merge_turn(&mut out, "assistant", blocks);
             }
             "tool" => {
                 let id = m
                     .get("tool_call_id")
                     .and_then(Value::as_str)
                     .ok_or_else(|| invalid(format!("{at}.tool_call_id is missing")))?;
-                push(
+                openai::merge_turn(
                     &mut out,
                     "user",
                     vec![

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 use switchyard_plugin_sdk::{
-    ErrorKind, ParsedResponse, ProviderError, ResponseHead, ResponseInfo, Usage,
+    openai, ErrorKind, ParsedResponse, ProviderError, ResponseHead, ResponseInfo, Usage,
 };
 
 /// `stop_reason` → OpenAI `finish_reason`.
@@ -18,31 +18,17 @@ pub(crate) fn finish_reason(stop: &str) -> &'static str {
 /// Anthropic usage → normalized usage: prompt tokens include cache reads and writes.
 pub(crate) fn usage_from(u: &Value) -> Usage {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let read = n("cache_read_input_tokens");
-    let write = n("cache_creation_input_tokens");
-    let prompt = n("input_tokens") + read + write;
-    let completion = n("output_tokens");
-    Usage {
-        prompt_tokens: prompt,
-        completion_tokens: completion,
-        total_tokens: prompt + completion,
-        cached_tokens: read,
-        cache_write_tokens: write,
-        reasoning_tokens: 0,
-    }
+    openai::usage_with_cache(
+        n("input_tokens"),
+        n("cache_read_input_tokens"),
+        n("cache_creation_input_tokens"),
+        n("output_tokens"),
+    )
 }
 
 /// The OpenAI `usage` object, with Anthropic's cache counts kept alongside.
 pub(crate) fn usage_json(u: &Usage) -> Value {
-    json!({
-        "prompt_tokens": u.prompt_tokens,
-        "completion_tokens": u.completion_tokens,
-        "total_tokens": u.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": u.cached_tokens, "cache_write_tokens": u.cache_write_tokens},
-        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-        "cache_read_input_tokens": u.cached_tokens,
-        "cache_creation_input_tokens": u.cache_write_tokens,
-    })
+    openai::usage_json(u)
 }
 
 /// Translates a Messages response body.

@@ -1,7 +1,7 @@
 //! OpenAI chat request → Bedrock Converse request.
 
 use serde_json::{json, Map, Value};
-use switchyard_plugin_sdk::{ErrorKind, ProviderError, RequestContext};
+use switchyard_plugin_sdk::{openai, ErrorKind, ProviderError, RequestContext};
 
 use crate::catalog::is_anthropic;
 
@@ -183,45 +183,11 @@ fn content_blocks(content: &Value, at: &str) -> Result<Vec<Value>, ProviderError
     }
 }
 
-/// Appends a message, merging with the previous one of the same role (Converse requires user
-/// and assistant turns to alternate; OpenAI allows consecutive tool results and user turns).
-fn push(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
-    if blocks.is_empty() {
-        return;
-    }
-    if let Some(last) = messages.last_mut() {
-        if last["role"] == role {
-            if let Some(existing) = last["content"].as_array_mut() {
-                existing.extend(blocks);
-                return;
-            }
-        }
-    }
-    messages.push(json!({"role": role, "content": blocks}));
-}
-
 fn tool_use_blocks(calls: &Value, at: &str) -> Result<Vec<Value>, ProviderError> {
-    let Some(calls) = calls.as_array() else {
-        return Ok(Vec::new());
-    };
-    calls
-        .iter()
-        .enumerate()
-        .map(|(i, call)| {
-            let f = &call["function"];
-            let args = f["arguments"].as_str().unwrap_or("");
-            let input: Value = if args.trim().is_empty() {
-                json!({})
-            } else {
-                serde_json::from_str(args).map_err(|e| {
-                    invalid(format!(
-                        "{at}.tool_calls[{i}].function.arguments is not JSON: {e}"
-                    ))
-                })?
-            };
-            Ok(json!({"toolUse": {"toolUseId": call["id"], "name": f["name"], "input": input}}))
-        })
-        .collect()
+    Ok(openai::tool_call_inputs("bedrock", calls, at)?
+        .into_iter()
+        .map(|(call, input)| json!({"toolUse": {"toolUseId": call["id"], "name": call["function"]["name"], "input": input}}))
+        .collect())
 }
 
 /// LiteLLM's `thinking_blocks` on an assistant message → Converse reasoning blocks (Claude
@@ -290,14 +256,14 @@ fn translate_messages(messages: &[Value]) -> Result<Messages, ProviderError> {
                 }
                 system.extend(blocks);
             }
-            "user" => push(&mut out, "user", content_blocks(content, &at)?),
+            "user" => openai::merge_turn(&mut out, "user", content_blocks(content, &at)?),
             "assistant" => {
                 let mut blocks = reasoning_blocks(m.get("thinking_blocks").unwrap_or(&Value::Null));
                 blocks.extend(content_blocks(content, &at)?);
                 let calls = tool_use_blocks(m.get("tool_calls").unwrap_or(&Value::Null), &at)?;
                 uses_tools |= !calls.is_empty();
                 blocks.extend(calls);
-                push(&mut out, "assistant", blocks);
+                openai::merge_turn(&mut out, "assistant", blocks);
             }
             "tool" => {
                 let id = m
@@ -305,7 +271,7 @@ fn translate_messages(messages: &[Value]) -> Result<Messages, ProviderError> {
                     .and_then(Value::as_str)
                     .ok_or_else(|| invalid(format!("{at}.tool_call_id is missing")))?;
                 uses_tools = true;
-                push(
+                openai::merge_turn(
                     &mut out,
                     "user",
                     vec![

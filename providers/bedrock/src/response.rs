@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 use switchyard_plugin_sdk::{
-    ErrorKind, ParsedResponse, ProviderError, ResponseHead, ResponseInfo, Usage,
+    openai, ErrorKind, ParsedResponse, ProviderError, ResponseHead, ResponseInfo, Usage,
 };
 
 use crate::request::JSON_TOOL;
@@ -21,32 +21,18 @@ pub(crate) fn finish_reason(stop: &str) -> &'static str {
 /// OpenAI's `prompt_tokens` includes.
 pub(crate) fn usage_from(u: &Value) -> Usage {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let read = n("cacheReadInputTokens");
-    let write = n("cacheWriteInputTokens");
-    let prompt = n("inputTokens") + read + write;
-    let completion = n("outputTokens");
-    Usage {
-        prompt_tokens: prompt,
-        completion_tokens: completion,
-        total_tokens: prompt + completion,
-        cached_tokens: read,
-        cache_write_tokens: write,
-        reasoning_tokens: 0,
-    }
+    openai::usage_with_cache(
+        n("inputTokens"),
+        n("cacheReadInputTokens"),
+        n("cacheWriteInputTokens"),
+        n("outputTokens"),
+    )
 }
 
 /// The OpenAI `usage` object, with the cache counts also under Anthropic's names (as LiteLLM
 /// reports them).
 pub(crate) fn usage_json(u: &Usage) -> Value {
-    json!({
-        "prompt_tokens": u.prompt_tokens,
-        "completion_tokens": u.completion_tokens,
-        "total_tokens": u.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": u.cached_tokens, "cache_write_tokens": u.cache_write_tokens},
-        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-        "cache_read_input_tokens": u.cached_tokens,
-        "cache_creation_input_tokens": u.cache_write_tokens,
-    })
+    openai::usage_json(u)
 }
 
 /// The response id: Bedrock's request id when the head carries it.
