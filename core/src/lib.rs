@@ -32,7 +32,7 @@
 
 mod auth;
 mod body;
-pub mod catalog;
+mod catalog;
 pub mod config;
 mod cost;
 mod engine;

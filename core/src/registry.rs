@@ -422,6 +422,7 @@ pub(crate) fn build_deployment(
     })?;
     let catalog = meta.models.iter().find(|m| m.id == upstream_model);
     let bundled = crate::catalog::lookup(provider, upstream_model);
+    let bundled = bundled.as_ref();
     let catalogs: Vec<&switchyard_plugin_sdk::ModelInfo> =
         catalog.into_iter().chain(bundled).collect();
     let price = |configured: &Option<String>, catalog: Option<&Option<String>>| {
