@@ -551,4 +551,28 @@ mod tests {
         assert_eq!(strip_date("model-12345678"), None);
         assert_eq!(strip_date("2024-08-06"), None);
     }
+
+    /// The lookups the gateway relies on for its deployments (moved from core's former
+    /// catalog adapter).
+    #[test]
+    fn gateway_lookups_find_models_by_provider_and_name_with_exact_prices() {
+        let price =
+            |e: &CatalogEntry, f: fn(&Prices) -> Option<Usd>| f(e.prices()).map(|u| u.to_string());
+        let gpt = lookup("openai", "gpt-4o").unwrap();
+        assert_eq!(gpt.max_input_tokens(), Some(128_000));
+        assert_eq!(
+            price(gpt, |p| p.input_cost_per_token).as_deref(),
+            Some("0.0000025")
+        );
+        let flash = lookup("gemini", "gemini-2.5-flash").unwrap();
+        assert_eq!(flash.max_output_tokens(), Some(65_536));
+        let haiku = lookup("anthropic", "claude-haiku-4-5").unwrap();
+        assert_eq!(
+            price(haiku, |p| p.cache_creation_input_token_cost).as_deref(),
+            Some("0.00000125")
+        );
+        assert!(lookup("openai", "text-embedding-3-small").is_some());
+        assert!(lookup("anthropic", "gpt-4o").is_none());
+        assert!(lookup("mock", "nothing").is_none());
+    }
 }

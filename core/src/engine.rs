@@ -5,6 +5,7 @@
 //! chunk has arrived, so every failure before it is an ordinary error the caller can retry or
 //! turn into a JSON error response with the right status.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
@@ -611,6 +612,7 @@ fn resolve_on_demand(
                 env,
                 defaults,
                 &w.params,
+                &BTreeMap::new(),
                 &model,
                 name,
                 name.to_owned(),
@@ -646,6 +648,7 @@ pub(crate) fn provider_model_deployments(
         env,
         defaults,
         &params,
+        &BTreeMap::new(),
         name,
         name,
         name.to_owned(),

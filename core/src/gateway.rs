@@ -23,7 +23,7 @@ use crate::fair::{FairQueue, Permit};
 use crate::metrics::{self, RequestLabels};
 use crate::registry::{PluginEnv, ProviderRegistry};
 use crate::stream::{StreamEnd, StreamOutcome};
-use crate::tenancy::budget::usd_text;
+use crate::tenancy::budget::{nanos_of, usd_text};
 use crate::tenancy::{AdminRoute, Admission, Principal, Tenancy};
 use crate::transport::Transport;
 use crate::types::ChatRequestHead;
@@ -979,7 +979,9 @@ fn worst_case_cost(deployments: &[Arc<crate::registry::Deployment>], body: &[u8]
             let out = asked
                 .or(d.max_output_tokens)
                 .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS);
-            d.prices.worst_case_nanos(prompt, out)
+            d.prices
+                .map(|p| nanos_of(p.worst_case(prompt, out)))
+                .unwrap_or(0)
         })
         .max()
         .unwrap_or(0)
@@ -1016,7 +1018,10 @@ impl Charge {
             ..Default::default()
         });
         drop(self.permit);
-        let cost = deployment.prices.cost_nanos(&usage);
+        let cost = deployment
+            .prices
+            .map(|p| nanos_of(p.cost(&usage)))
+            .unwrap_or(0);
         if let Some(budget) = &deployment.budget {
             budget.spent.settle(0, cost);
         }

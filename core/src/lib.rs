@@ -32,9 +32,7 @@
 
 mod auth;
 mod body;
-mod catalog;
 pub mod config;
-mod cost;
 mod engine;
 mod error;
 mod fair;

@@ -11,11 +11,11 @@ use switchyard_plugin_sdk::DeploymentConfig;
 
 use crate::auth::TokenCache;
 use crate::config::{Config, ConfigWarning, LitellmParams};
-use crate::cost::Prices;
 use crate::error::ErrorOrigin;
 use crate::params::ParamRules;
 use crate::router::RouteTarget;
 use crate::tenancy::budget::{nanos_from_json, Budget, Window};
+use switchyard_catalog::{Overrides, PriceTable};
 
 /// Default total timeout of an upstream call when the config sets none (LiteLLM's default).
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -94,8 +94,9 @@ pub(crate) struct Deployment {
     pub context_window: Option<u64>,
     /// The model's longest answer (catalog), for worst-case budget reservations.
     pub max_output_tokens: Option<u64>,
-    /// Per-token prices (config, else the plugin's catalog).
-    pub(crate) prices: Prices,
+    /// Per-token prices and limits (config, else the plugin's catalog, else the bundled one);
+    /// `None` when no layer prices the model (it then costs nothing).
+    pub(crate) prices: Option<PriceTable>,
     pub(crate) params: ParamRules,
     /// `max_budget`/`budget_duration` of the deployment: when spent, the router skips it.
     pub(crate) budget: Option<DeploymentBudget>,
@@ -297,6 +298,7 @@ pub(crate) fn build_deployment(
     env: &PluginEnv,
     defaults: &Defaults,
     params: &LitellmParams,
+    model_info: &BTreeMap<String, serde_json::Value>,
     model: &str,
     model_group: &str,
     id: String,
@@ -398,10 +400,18 @@ pub(crate) fn build_deployment(
             ))
         }
     };
-    let context_window = match extra.get("max_input_tokens") {
-        Some(v) => v.as_u64(),
-        None => None,
-    };
+    // Prices, context window and maximum output: config (`litellm_params`, then `model_info`),
+    // then the plugin's catalog, then the bundled one.
+    let configured_prices: BTreeMap<String, serde_json::Value> = [
+        ("input_cost_per_token", &params.input_cost_per_token),
+        ("output_cost_per_token", &params.output_cost_per_token),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_owned(), serde_json::Value::String(v.clone()?))))
+    .collect();
+    let overrides = Overrides::from_params(extra.iter().chain(&configured_prices))
+        .map_err(|e| format!("{path}.litellm_params.{e}"))?
+        .or(Overrides::from_params(model_info).map_err(|e| format!("{path}.model_info.{e}"))?);
 
     let deployment_config = DeploymentConfig {
         deployment_id: id.clone(),
@@ -421,30 +431,7 @@ pub(crate) fn build_deployment(
         )
     })?;
     let catalog = meta.models.iter().find(|m| m.id == upstream_model);
-    let bundled = crate::catalog::lookup(provider, upstream_model);
-    let bundled = bundled.as_ref();
-    let catalogs: Vec<&switchyard_plugin_sdk::ModelInfo> =
-        catalog.into_iter().chain(bundled).collect();
-    let price = |configured: &Option<String>, catalog: Option<&Option<String>>| {
-        configured
-            .as_deref()
-            .or_else(|| catalog.and_then(|c| c.as_deref()))
-            .and_then(|p| p.parse::<f64>().ok())
-    };
-    let cost_rank = match (
-        price(
-            &params.input_cost_per_token,
-            catalog.or(bundled).map(|c| &c.input_cost_per_token),
-        ),
-        price(
-            &params.output_cost_per_token,
-            catalog.or(bundled).map(|c| &c.output_cost_per_token),
-        ),
-    ) {
-        (Some(i), Some(o)) => Some(i + o),
-        (Some(p), None) | (None, Some(p)) => Some(p),
-        (None, None) => None,
-    };
+    let prices = PriceTable::resolve(provider, upstream_model, &overrides, catalog);
     let timeout = params.timeout.map(seconds).unwrap_or(defaults.timeout);
     let stream_timeout = params
         .stream_timeout
@@ -470,18 +457,6 @@ pub(crate) fn build_deployment(
         deployment: Some(id.clone()),
         provider: Some(provider.to_owned()),
     });
-    let prices = Prices::resolve(
-        &|key: &str| match key {
-            "input_cost_per_token" => params.input_cost_per_token.clone(),
-            "output_cost_per_token" => params.output_cost_per_token.clone(),
-            other => match deployment_config.params.get(other) {
-                Some(serde_json::Value::String(s)) => Some(s.clone()),
-                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            },
-        },
-        &catalogs,
-    );
     let budget = match deployment_config.params.get("max_budget") {
         None | Some(serde_json::Value::Null) => None,
         Some(v) => {
@@ -538,7 +513,7 @@ pub(crate) fn build_deployment(
         budget,
         client_overrides,
         prices,
-        max_output_tokens: catalogs.iter().find_map(|c| c.max_output_tokens),
+        max_output_tokens: prices.and_then(|p| p.max_output_tokens()),
         params: ParamRules::new(meta, provider, upstream_model, drop_params, always_drop),
         auth: meta.uses_auth_step.then(TokenCache::default),
         id,
@@ -552,8 +527,8 @@ pub(crate) fn build_deployment(
         weight: params.weight,
         rpm: params.rpm,
         tpm: params.tpm,
-        cost_rank,
-        context_window: context_window.or_else(|| catalogs.iter().find_map(|c| c.context_window)),
+        cost_rank: prices.map(|p| (p.input_cost_per_token() + p.output_cost_per_token()).to_f64()),
+        context_window: prices.and_then(|p| p.max_input_tokens()),
         origin,
     })
 }
@@ -620,22 +595,12 @@ pub(crate) fn build_deployments(
             .id
             .clone()
             .unwrap_or_else(|| format!("{}.{ordinal}", entry.model_name));
-        // LiteLLM reads the context window from `model_info.max_input_tokens`.
-        let with_window;
-        let params = match entry.model_info.extra.get("max_input_tokens") {
-            Some(v) if !params.extra.contains_key("max_input_tokens") => {
-                let mut p = params.clone();
-                p.extra.insert("max_input_tokens".to_owned(), v.clone());
-                with_window = p;
-                &with_window
-            }
-            _ => params,
-        };
         let deployment = build_deployment(
             registry,
             env,
             &defaults,
             params,
+            &entry.model_info.extra,
             &params.model,
             &entry.model_name,
             id,

@@ -7,50 +7,22 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-
-/// Nano-dollars per dollar.
-pub(crate) const NANOS_PER_USD: i64 = 1_000_000_000;
+use switchyard_catalog::Usd;
 
 /// Parses a decimal amount of dollars (`"5"`, `"0.01"`, `"2.5e-06"`) into nano-dollars, rounding
 /// up (a price is never rounded down to free). `None` for negatives or nonsense.
 pub(crate) fn nanos_from_decimal(text: &str) -> Option<i64> {
-    i64::try_from(scaled_from_decimal(text, 9)?).ok()
+    Usd::parse(text)
+        .ok()
+        .filter(|usd| !usd.is_negative())
+        .map(nanos_of)
 }
 
-/// `text` × 10^`digits`, exactly, rounded up; `None` for negatives or nonsense.
-pub(crate) fn scaled_from_decimal(text: &str, digits: i32) -> Option<i128> {
-    let text = text.trim();
-    let (mantissa, exponent) = match text.find(['e', 'E']) {
-        Some(i) => (&text[..i], text[i + 1..].parse::<i32>().ok()?),
-        None => (text, 0),
-    };
-    if mantissa.starts_with('-') {
-        return None;
-    }
-    let mantissa = mantissa.strip_prefix('+').unwrap_or(mantissa);
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if int.is_empty() && frac.is_empty()
-        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    // mantissa digits × 10^(exponent − frac.len() + digits).
-    let all: String = format!("{int}{frac}");
-    let all = all.trim_start_matches('0');
-    let scale = exponent - frac.len() as i32 + digits;
-    let value: i128 = if all.is_empty() {
-        0
-    } else {
-        all.parse::<i128>().ok()?
-    };
-    if scale >= 0 {
-        value.checked_mul(10i128.checked_pow(scale as u32)?)
-    } else {
-        match 10i128.checked_pow((-scale) as u32) {
-            Some(div) => Some((value + div - 1) / div),
-            None => Some(i128::from(value > 0)),
-        }
-    }
+/// An exact amount in nano-dollars, rounded up.
+pub(crate) fn nanos_of(usd: Usd) -> i64 {
+    let picos = usd.as_picos();
+    i64::try_from(picos.div_euclid(1000) + i128::from(picos.rem_euclid(1000) != 0))
+        .unwrap_or(i64::MAX)
 }
 
 /// Nano-dollars from a JSON number or string (the admin API's `max_budget: 5.0`).
@@ -62,25 +34,20 @@ pub(crate) fn nanos_from_json(v: &serde_json::Value) -> Option<i64> {
     }
 }
 
+fn as_usd(nanos: i64) -> Usd {
+    Usd::from_picos(i128::from(nanos) * 1000)
+}
+
 /// Dollars as a JSON number, for display (LiteLLM's API shape). Never summed.
 pub(crate) fn usd(nanos: i64) -> serde_json::Value {
-    let text = format!(
-        "{}.{:09}",
-        nanos / NANOS_PER_USD,
-        (nanos % NANOS_PER_USD).abs()
-    );
-    text.parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
+    serde_json::Number::from_f64(as_usd(nanos).to_f64())
         .map(serde_json::Value::Number)
         .unwrap_or(serde_json::Value::Null)
 }
 
 /// Dollars as exact decimal text (`0.000125`), for headers and logs.
 pub(crate) fn usd_text(nanos: i64) -> String {
-    let text = format!("{}.{:09}", nanos / NANOS_PER_USD, nanos % NANOS_PER_USD);
-    let text = text.trim_end_matches('0');
-    text.strip_suffix('.').unwrap_or(text).to_owned()
+    as_usd(nanos).to_string()
 }
 
 /// A budget window (`budget_duration`): `30s`, `10m`, `1h`, `1d`, `7d`, `1w`, `30d`, `1mo`, ...
@@ -277,6 +244,52 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Nano-dollars per dollar.
+    const NANOS_PER_USD: i64 = 1_000_000_000;
+
+    #[test]
+    fn prices_parse_to_exact_picodollars() {
+        let picos = |t: &str| Usd::parse(t).ok().map(Usd::as_picos);
+        assert_eq!(picos("0.0000025"), Some(2_500_000));
+        assert_eq!(picos("2.5e-06"), Some(2_500_000));
+        assert_eq!(picos("0.0000000375"), Some(37_500));
+        assert_eq!(picos("0"), Some(0));
+        assert_eq!(picos("x"), None);
+    }
+
+    #[test]
+    fn cost_counts_cache_and_reasoning_tokens_at_their_prices() {
+        use switchyard_catalog::{PriceTable, Prices};
+        use switchyard_plugin_sdk::Usage;
+        let p = |t: &str| Some(Usd::parse(t).unwrap());
+        let table = PriceTable::new(Prices {
+            input_cost_per_token: p("0.000003"),              // $3 / M
+            output_cost_per_token: p("0.000015"),             // $15 / M
+            cache_read_input_token_cost: p("0.0000003"),      // $0.30 / M
+            cache_creation_input_token_cost: p("0.00000375"), // $3.75 / M
+            output_cost_per_reasoning_token: None,
+        })
+        .unwrap();
+        let usage = Usage {
+            prompt_tokens: 1_000,
+            completion_tokens: 200,
+            cached_tokens: 400,
+            cache_write_tokens: 100,
+            reasoning_tokens: 50,
+            ..Usage::default()
+        };
+        // 500 × 3 + 400 × 0.3 + 100 × 3.75 + 200 × 15 (µ$) = 1500 + 120 + 375 + 3000 = 4995 µ$
+        assert_eq!(nanos_of(table.cost(&usage)), 4_995_000);
+        assert_eq!(
+            nanos_of(table.worst_case(1_000, 200)),
+            3_750_000 + 3_000_000
+        );
+        assert!(
+            PriceTable::new(Prices::default()).is_none(),
+            "no prices: no cost"
+        );
+    }
 
     #[test]
     fn decimals_parse_exactly_and_round_up() {
