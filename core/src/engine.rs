@@ -18,7 +18,6 @@ use crate::config::Config;
 use crate::error::{ErrorOrigin, GatewayError};
 use crate::registry::{
     build_deployment, Defaults, Deployment, Deployments, PluginEnv, ProviderRegistry, Wildcard,
-    CLIENT_AUTH_PARAMS,
 };
 use crate::router::LocalState;
 use crate::router::{
@@ -27,6 +26,7 @@ use crate::router::{
 };
 use crate::stream::ChatStream;
 use crate::transport::{read_to_end, Transport, TransportError};
+use crate::types::ClientCredentials;
 
 /// Largest upstream body read for a non-stream answer.
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
@@ -49,6 +49,8 @@ pub(crate) struct ChatRequest {
     pub fallbacks: Option<Vec<String>>,
     /// Per-request `timeout` (whole request, retries included).
     pub timeout: Option<Duration>,
+    /// Client-side `api_base`/`api_key`/`api_version`, parsed once with the head.
+    pub client_credentials: ClientCredentials,
     /// The client's body, untouched.
     pub body: Bytes,
 }
@@ -434,7 +436,7 @@ impl Engine {
             drop_params,
             auth_token,
         };
-        let overridden = client_override_instance(&deployment, &body)?;
+        let overridden = client_override_instance(&deployment, &request.client_credentials)?;
         let instance = overridden.as_ref().unwrap_or(&deployment.instance);
         let upstream_request = instance
             .build_request(request.endpoint, &body, &context)
@@ -538,27 +540,13 @@ impl Engine {
 /// the member when it does not allow them; `None` when there are none.
 fn client_override_instance(
     deployment: &Deployment,
-    body: &[u8],
+    given: &ClientCredentials,
 ) -> Result<Option<switchyard_plugin_sdk::host::ProviderInstance>, GatewayError> {
-    // Most bodies carry none of these: look before parsing.
-    let mentions = |name: &str| {
-        let quoted = format!("\"{name}\"");
-        body.windows(quoted.len()).any(|w| w == quoted.as_bytes())
-    };
-    if !CLIENT_AUTH_PARAMS.iter().any(|p| mentions(p)) {
-        return Ok(None);
-    }
-    let members: std::collections::HashMap<String, serde_json::Value> =
-        serde_json::from_slice(body).unwrap_or_default();
-    let given: Vec<(&str, &str)> = CLIENT_AUTH_PARAMS
-        .iter()
-        .filter_map(|p| Some((*p, members.get(*p)?.as_str()?)))
-        .collect();
     if given.is_empty() {
         return Ok(None);
     }
     let Some(overrides) = &deployment.client_overrides else {
-        let (param, _) = given[0];
+        let (param, _) = given.0[0];
         return Err(GatewayError::invalid_request(
             format!(
                 "'{param}' cannot be set by the client for model group '{}' (allow it with \
@@ -570,7 +558,9 @@ fn client_override_instance(
         .with_code("client_override_not_allowed"));
     };
     let mut config = overrides.config.clone();
-    for (param, value) in given {
+    for (param, value) in &given.0 {
+        let param = *param;
+        let value = value.expose();
         if !overrides.allowed.iter().any(|a| a == param) {
             return Err(GatewayError::invalid_request(
                 format!(

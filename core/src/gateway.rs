@@ -713,7 +713,7 @@ impl Gateway {
                     Some((g, d)) => (g.as_str(), &d[..]),
                     None => (head.model.as_str(), &[][..]),
                 };
-                let worst = worst_case_cost(deployments, &body);
+                let worst = worst_case_cost(deployments, body.len(), head.max_tokens);
                 Some(tenancy.admit(key, &head.model, group, worst)?)
             }
             _ => None,
@@ -730,6 +730,7 @@ impl Gateway {
             timeout: head
                 .timeout
                 .and_then(|t| Duration::try_from_secs_f64(t).ok()),
+            client_credentials: head.client_credentials,
             body,
         };
         // A saturated group serves waiting keys in turn.
@@ -963,16 +964,12 @@ fn attempts_headers(
 /// What a request may cost at most, nano-dollars: its prompt (estimated generously, bytes / 3)
 /// at the highest input price of the group, plus its `max_tokens` (else the model's maximum
 /// output) at the highest output price.
-fn worst_case_cost(deployments: &[Arc<crate::registry::Deployment>], body: &[u8]) -> i64 {
-    #[derive(serde::Deserialize)]
-    struct Limits {
-        max_tokens: Option<u64>,
-        max_completion_tokens: Option<u64>,
-    }
-    let asked = serde_json::from_slice::<Limits>(body)
-        .ok()
-        .and_then(|l| l.max_completion_tokens.or(l.max_tokens));
-    let prompt = (body.len() / 3) as u64;
+fn worst_case_cost(
+    deployments: &[Arc<crate::registry::Deployment>],
+    body_len: usize,
+    asked: Option<u64>,
+) -> i64 {
+    let prompt = (body_len / 3) as u64;
     deployments
         .iter()
         .map(|d| {

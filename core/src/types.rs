@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::config::Secret;
 use crate::error::GatewayError;
 
 /// The members of a chat request that routing and the commit point need.
@@ -22,6 +23,22 @@ pub struct ChatRequestHead {
     pub fallbacks: Option<Vec<String>>,
     /// Per-request `timeout` in seconds (LiteLLM extension), for the whole request.
     pub timeout: Option<f64>,
+    /// `max_completion_tokens`, else `max_tokens`: what a budget reserves for the answer.
+    pub max_tokens: Option<u64>,
+    /// Upstream credentials and address the client sent itself.
+    pub client_credentials: ClientCredentials,
+}
+
+/// `api_base` (or `base_url`), `api_key` and `api_version` members a client put in its request,
+/// in that order, by the name it used; values never show in `Debug`. They take effect only on
+/// deployments that allow them (`configurable_clientside_auth_params`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientCredentials(pub Vec<(&'static str, Secret)>);
+
+impl ClientCredentials {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 #[derive(Deserialize)]
@@ -46,6 +63,18 @@ struct RawHead<'a> {
     fallbacks: Option<serde_json::Value>,
     #[serde(default)]
     timeout: Option<serde_json::Value>,
+    #[serde(default)]
+    max_tokens: Option<serde_json::Value>,
+    #[serde(default)]
+    max_completion_tokens: Option<serde_json::Value>,
+    #[serde(borrow, default)]
+    api_base: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    base_url: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    api_key: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    api_version: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -186,7 +215,24 @@ impl ChatRequestHead {
             ),
         };
         let stream = raw.stream.unwrap_or(false) && endpoint != "embeddings";
+        let client_credentials = ClientCredentials(
+            [
+                ("api_base", raw.api_base),
+                ("base_url", raw.base_url),
+                ("api_key", raw.api_key),
+                ("api_version", raw.api_version),
+            ]
+            .into_iter()
+            .filter_map(|(name, v)| Some((name, Secret::new(v?.into_owned()))))
+            .collect(),
+        );
+        let max_tokens = [raw.max_completion_tokens, raw.max_tokens]
+            .into_iter()
+            .flatten()
+            .find_map(|v| v.as_u64());
         Ok(ChatRequestHead {
+            max_tokens,
+            client_credentials,
             num_retries,
             fallbacks,
             timeout,
