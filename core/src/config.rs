@@ -184,6 +184,24 @@ pub struct SwitchyardSettings {
     /// SQLite file for keys, users, teams and spend when `general_settings.database_url` is not
     /// set (default `switchyard.db` in the working directory).
     pub database_path: Option<PathBuf>,
+    /// What budgets do while the shared-state Redis is unreachable (several replicas).
+    pub budget_fail_mode: BudgetFailMode,
+    /// Prefix of every Redis key switchyard writes (default `switchyard:`), so several
+    /// gateways can share one Redis.
+    pub redis_key_prefix: Option<String>,
+    /// This replica's name in shared state and logs (default: host name and process id).
+    pub replica_id: Option<String>,
+}
+
+/// `switchyard.budget_fail_mode`: budgets while the shared state is unreachable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BudgetFailMode {
+    /// Each replica goes on enforcing budgets on its own view of the spend (requests keep being
+    /// served; replicas together may overspend by what they admit during the outage).
+    #[default]
+    Open,
+    /// Requests of keys that have a budget get a 503 until the shared state is back.
+    Closed,
 }
 
 /// Something in the config that is accepted but deserves attention.
@@ -446,6 +464,9 @@ const SWITCHYARD_KNOWN: &[&str] = &[
     "log_format",
     "request_body_limit_bytes",
     "database_path",
+    "budget_fail_mode",
+    "redis_key_prefix",
+    "replica_id",
 ];
 
 /// LiteLLM `litellm_params` keys that switchyard handles in the gateway (not in plugins) but not
@@ -1323,6 +1344,18 @@ impl Loader<'_> {
             database_path: self
                 .opt_string(map, "database_path", path)?
                 .map(PathBuf::from),
+            budget_fail_mode: match self.opt_string(map, "budget_fail_mode", path)?.as_deref() {
+                None | Some("open") => BudgetFailMode::Open,
+                Some("closed") => BudgetFailMode::Closed,
+                Some(other) => {
+                    return Err(self.invalid(
+                        &format!("{path}.budget_fail_mode"),
+                        format!("expected \"open\" or \"closed\", found \"{other}\""),
+                    ))
+                }
+            },
+            redis_key_prefix: self.opt_string(map, "redis_key_prefix", path)?,
+            replica_id: self.opt_string(map, "replica_id", path)?,
         })
     }
 }

@@ -19,7 +19,6 @@ use crate::error::{ErrorOrigin, GatewayError};
 use crate::registry::{
     build_deployment, Defaults, Deployment, Deployments, PluginEnv, ProviderRegistry, Wildcard,
 };
-use crate::router::LocalState;
 use crate::router::{
     unix_ms, AttemptInfo, InFlight, PerClass, RouteFailure, RouteRequest, Router, RouterPolicy,
     RoutingStrategy,
@@ -267,6 +266,7 @@ impl Engine {
         registry: ProviderRegistry,
         env: PluginEnv,
         transport: Transport,
+        state: Arc<dyn crate::router::RouterState>,
     ) -> Result<(Engine, Vec<crate::config::ConfigWarning>), String> {
         let (deployments, warnings) = crate::registry::build_deployments(config, &registry, &env)?;
         let Deployments { groups, wildcards } = deployments;
@@ -310,7 +310,7 @@ impl Engine {
                 }),
             }
         }
-        let mut router = Router::new(policy, Arc::new(LocalState::new()));
+        let mut router = Router::new(policy, state);
         for group in groups {
             router = router.group(group.name, group.deployments);
         }

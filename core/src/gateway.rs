@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode};
@@ -59,7 +60,7 @@ const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Looks up an environment variable.
-type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// Builds a [`Gateway`] from a config and plugins.
 pub struct GatewayBuilder {
@@ -67,6 +68,7 @@ pub struct GatewayBuilder {
     registry: ProviderRegistry,
     env: EnvLookup,
     metrics: Option<MetricsRenderer>,
+    config_path: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for GatewayBuilder {
@@ -82,8 +84,9 @@ impl GatewayBuilder {
         GatewayBuilder {
             config,
             registry: ProviderRegistry::new(),
-            env: Box::new(|name| std::env::var(name).ok()),
+            env: Arc::new(|name| std::env::var(name).ok()),
             metrics: None,
+            config_path: None,
         }
     }
 
@@ -94,8 +97,8 @@ impl GatewayBuilder {
     }
 
     /// Where plugins' credential variables are read from (the process environment by default).
-    pub fn env(mut self, env: impl Fn(&str) -> Option<String> + 'static) -> Self {
-        self.env = Box::new(env);
+    pub fn env(mut self, env: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.env = Arc::new(env);
         self
     }
 
@@ -105,9 +108,16 @@ impl GatewayBuilder {
         self
     }
 
-    /// Instantiates every deployment. Returns the gateway and warnings to log.
+    /// The file the config came from: [`Gateway::reload`] and `POST /config/reload` read it
+    /// again.
+    pub fn config_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config_path = Some(path.into());
+        self
+    }
+
+    /// Instantiates every deployment. Returns the gateway and warnings to log. With a shared
+    /// state (`router_settings.redis_url`) it must run inside a Tokio runtime.
     pub fn build(self) -> Result<(Gateway, Vec<ConfigWarning>), String> {
-        let env = PluginEnv::capture(&self.registry, &*self.env);
         let transport = Transport::new()?;
         let plugins = self
             .registry
@@ -121,11 +131,137 @@ impl GatewayBuilder {
                 }
             })
             .collect();
-        let (engine, warnings) = Engine::build(&self.config, self.registry, env, transport)?;
-        let r = &self.config.router_settings;
+        let shared = match crate::shared::redis_url(&self.config) {
+            Some(url) => {
+                if tokio::runtime::Handle::try_current().is_err() {
+                    return Err(
+                        "router_settings.redis_url: a gateway with shared state must be \
+                                built inside a Tokio runtime"
+                            .to_owned(),
+                    );
+                }
+                let s = &self.config.switchyard;
+                Some(crate::shared::Shared::start(
+                    &url,
+                    s.redis_key_prefix.as_deref(),
+                    s.replica_id.as_deref(),
+                )?)
+            }
+            None => None,
+        };
+        let router_state: Arc<dyn crate::router::RouterState> = match &shared {
+            Some(s) => crate::shared::SharedRouterState::start(s.clone()),
+            None => Arc::new(crate::router::LocalState::new()),
+        };
+        let rebuild = Rebuild {
+            registry: self.registry,
+            env: self.env,
+            transport,
+            router_state,
+        };
+        let (live, warnings) = rebuild.live(&self.config)?;
+        let tenancy_setup = self
+            .config
+            .general_settings
+            .master_key
+            .as_ref()
+            .map(|master| {
+                let g = &self.config.general_settings;
+                let url = match &g.database_url {
+                    Some(u) => u.expose().to_owned(),
+                    None => self
+                        .config
+                        .switchyard
+                        .database_path
+                        .clone()
+                        .unwrap_or_else(|| "switchyard.db".into())
+                        .to_string_lossy()
+                        .into_owned(),
+                };
+                let secret = g
+                    .salt_key
+                    .as_ref()
+                    .unwrap_or(master)
+                    .expose()
+                    .as_bytes()
+                    .to_vec();
+                let clock_offset_ms = (rebuild.env)("SWITCHYARD_CLOCK_START_MS")
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .map(|start| start - crate::router::unix_ms() as i64)
+                    .unwrap_or(0);
+                let mut access_groups: std::collections::HashMap<String, Vec<String>> =
+                    std::collections::HashMap::new();
+                for entry in &self.config.model_list {
+                    if let Some(serde_json::Value::Array(groups)) =
+                        entry.model_info.extra.get("access_groups")
+                    {
+                        for g in groups.iter().filter_map(|g| g.as_str()) {
+                            let list = access_groups.entry(g.to_owned()).or_default();
+                            if !list.contains(&entry.model_name) {
+                                list.push(entry.model_name.clone());
+                            }
+                        }
+                    }
+                }
+                TenancySetup {
+                    url: Secret::new(url),
+                    secret,
+                    clock_offset_ms,
+                    access_groups,
+                    budget_fail_mode: self.config.switchyard.budget_fail_mode,
+                }
+            });
+        let body_limit = self
+            .config
+            .switchyard
+            .request_body_limit_bytes
+            .unwrap_or(DEFAULT_BODY_LIMIT);
+        let inner = Inner {
+            live: ArcSwap::from_pointee(live),
+            rebuild,
+            config_path: self.config_path,
+            reloading: tokio::sync::Mutex::new(()),
+            shared,
+            master_key: self.config.general_settings.master_key.clone(),
+            metrics: self.metrics,
+            body_limit,
+            plugins,
+            tenancy: tokio::sync::OnceCell::new(),
+            tenancy_setup,
+            tenancy_error: std::sync::Mutex::new(None),
+        };
+        Ok((
+            Gateway {
+                inner: Arc::new(inner),
+            },
+            warnings,
+        ))
+    }
+}
+
+/// What a config reload needs besides the new config: the plugins, the environment, the
+/// transport and the router state (cooldowns and load outlive a reload).
+struct Rebuild {
+    registry: ProviderRegistry,
+    env: EnvLookup,
+    transport: Transport,
+    router_state: Arc<dyn crate::router::RouterState>,
+}
+
+impl Rebuild {
+    fn live(&self, config: &Config) -> Result<(Live, Vec<ConfigWarning>), String> {
+        let env = PluginEnv::capture(&self.registry, &*self.env);
+        let (engine, warnings) = Engine::build(
+            config,
+            self.registry.clone(),
+            env,
+            self.transport.clone(),
+            self.router_state.clone(),
+        )?;
+        let r = &config.router_settings;
         let mut capacities: std::collections::HashMap<String, Option<usize>> =
             std::collections::HashMap::new();
-        for entry in &self.config.model_list {
+        for entry in &config.model_list {
             let limit = entry
                 .litellm_params
                 .extra
@@ -154,80 +290,26 @@ impl GatewayBuilder {
             .queue_timeout
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
             .unwrap_or(Duration::from_secs(60));
-        let tenancy_setup = self
-            .config
-            .general_settings
-            .master_key
-            .as_ref()
-            .map(|master| {
-                let g = &self.config.general_settings;
-                let url = match &g.database_url {
-                    Some(u) => u.expose().to_owned(),
-                    None => self
-                        .config
-                        .switchyard
-                        .database_path
-                        .clone()
-                        .unwrap_or_else(|| "switchyard.db".into())
-                        .to_string_lossy()
-                        .into_owned(),
-                };
-                let secret = g
-                    .salt_key
-                    .as_ref()
-                    .unwrap_or(master)
-                    .expose()
-                    .as_bytes()
-                    .to_vec();
-                let clock_offset_ms = (self.env)("SWITCHYARD_CLOCK_START_MS")
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .map(|start| start - crate::router::unix_ms() as i64)
-                    .unwrap_or(0);
-                let mut access_groups: std::collections::HashMap<String, Vec<String>> =
-                    std::collections::HashMap::new();
-                for entry in &self.config.model_list {
-                    if let Some(serde_json::Value::Array(groups)) =
-                        entry.model_info.extra.get("access_groups")
-                    {
-                        for g in groups.iter().filter_map(|g| g.as_str()) {
-                            let list = access_groups.entry(g.to_owned()).or_default();
-                            if !list.contains(&entry.model_name) {
-                                list.push(entry.model_name.clone());
-                            }
-                        }
-                    }
-                }
-                TenancySetup {
-                    url: Secret::new(url),
-                    secret,
-                    clock_offset_ms,
-                    access_groups,
-                }
-            });
-        let body_limit = self
-            .config
-            .switchyard
-            .request_body_limit_bytes
-            .unwrap_or(DEFAULT_BODY_LIMIT);
-        let inner = Inner {
-            engine,
-            master_key: self.config.general_settings.master_key.clone(),
-            metrics: self.metrics,
-            body_limit,
-            plugins,
-            tenancy: tokio::sync::OnceCell::new(),
-            tenancy_setup,
-            tenancy_error: std::sync::Mutex::new(None),
-            queues,
-            queue_timeout,
-        };
         Ok((
-            Gateway {
-                inner: Arc::new(inner),
+            Live {
+                engine,
+                queues,
+                queue_timeout,
+                loaded_at_ms: crate::router::unix_ms(),
             },
             warnings,
         ))
     }
+}
+
+/// The part of the gateway a config reload replaces, atomically: a request holds the `Live` it
+/// started with until it is answered.
+struct Live {
+    engine: Engine,
+    /// Fair-share queues of the groups with bounded parallelism.
+    queues: std::collections::HashMap<String, Arc<FairQueue>>,
+    queue_timeout: Duration,
+    loaded_at_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -242,19 +324,23 @@ struct TenancySetup {
     secret: Vec<u8>,
     clock_offset_ms: i64,
     access_groups: std::collections::HashMap<String, Vec<String>>,
+    budget_fail_mode: crate::config::BudgetFailMode,
 }
 
 struct Inner {
-    engine: Engine,
+    live: ArcSwap<Live>,
+    rebuild: Rebuild,
+    config_path: Option<std::path::PathBuf>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+    /// Redis shared by the replicas, when configured.
+    shared: Option<Arc<crate::shared::Shared>>,
     master_key: Option<Secret>,
     /// Keys, users, teams, budgets and spend, once the database is open.
     tenancy: tokio::sync::OnceCell<Arc<Tenancy>>,
     tenancy_setup: Option<TenancySetup>,
     /// Why the last attempt to open the database failed, for readiness and 503s.
     tenancy_error: std::sync::Mutex<Option<String>>,
-    /// Fair-share queues of the groups with bounded parallelism.
-    queues: std::collections::HashMap<String, Arc<FairQueue>>,
-    queue_timeout: Duration,
     metrics: Option<MetricsRenderer>,
     body_limit: usize,
     plugins: Vec<PluginSummary>,
@@ -269,7 +355,10 @@ pub struct Gateway {
 impl fmt::Debug for Gateway {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gateway")
-            .field("model_groups", &self.inner.engine.group_names().len())
+            .field(
+                "model_groups",
+                &self.inner.live.load().engine.group_names().len(),
+            )
             .field("plugins", &self.inner.plugins)
             .finish_non_exhaustive()
     }
@@ -285,6 +374,7 @@ enum Route {
     Completions,
     Messages,
     CountTokens,
+    ConfigReload,
     Admin(AdminRoute),
 }
 
@@ -303,6 +393,7 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
         "/v1/completions" | "/completions" => (Route::Completions, Method::POST),
         "/v1/messages" => (Route::Messages, Method::POST),
         "/v1/messages/count_tokens" => (Route::CountTokens, Method::POST),
+        "/config/reload" => (Route::ConfigReload, Method::POST),
         _ => match AdminRoute::parse(path) {
             Some((admin, get)) => (
                 Route::Admin(admin),
@@ -451,7 +542,7 @@ impl Gateway {
             }
             Route::Metrics => {
                 labels.route = "metrics";
-                self.inner.engine.router().update_gauges();
+                self.inner.live.load().engine.router().update_gauges();
                 let text = self
                     .inner
                     .metrics
@@ -467,7 +558,7 @@ impl Gateway {
             }
             Route::Models => {
                 labels.route = "models";
-                let principal = self.authenticate(&req)?;
+                let principal = self.authenticate(&req).await?;
                 Ok(self.models(&principal))
             }
             Route::ChatCompletions | Route::Embeddings | Route::Completions => {
@@ -477,7 +568,7 @@ impl Gateway {
                     _ => "chat",
                 };
                 labels.route = endpoint;
-                let principal = self.authenticate(&req)?;
+                let principal = self.authenticate(&req).await?;
                 let body = self.read_body(req.into_body()).await?;
                 self.model_call(endpoint, body, principal, request_id, labels, started)
                     .await
@@ -495,16 +586,43 @@ impl Gateway {
             }
             Route::CountTokens => {
                 labels.route = "messages";
-                self.authenticate(&req)?;
+                self.authenticate(&req).await?;
                 let body = self.read_body(req.into_body()).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     crate::messages::count_tokens(&body)?,
                 ))
             }
+            Route::ConfigReload => {
+                labels.route = "admin";
+                let principal = self.authenticate(&req).await?;
+                if !principal.is_admin() {
+                    return Err(GatewayError::new(
+                        ErrorKind::Permission,
+                        "reloading the config needs the master key or a proxy_admin key",
+                    )
+                    .with_code("not_admin"));
+                }
+                let warnings = self.reload_from_file().await.map_err(|e| {
+                    GatewayError::invalid_request(
+                        format!("config not reloaded (the running one stays): {e}"),
+                        None,
+                    )
+                    .with_code("config_reload_failed")
+                })?;
+                let body = serde_json::json!({
+                    "status": "reloaded",
+                    "model_groups": self.inner.live.load().engine.group_names().len(),
+                    "warnings": warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+                });
+                Ok(json_response(
+                    StatusCode::OK,
+                    Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+                ))
+            }
             Route::Admin(admin) => {
                 labels.route = "admin";
-                let principal = self.authenticate(&req)?;
+                let principal = self.authenticate(&req).await?;
                 let tenancy = self.require_tenancy()?;
                 let path = req.uri().path().to_owned();
                 let query = req.uri().query().unwrap_or("").to_owned();
@@ -532,7 +650,7 @@ impl Gateway {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        let principal = self.authenticate(&req)?;
+        let principal = self.authenticate(&req).await?;
         let body = self.read_body(req.into_body()).await?;
         let (chat, _stream) = crate::messages::to_chat_request(&body)?;
         self.model_call("chat", chat, principal, request_id, labels, started)
@@ -618,6 +736,8 @@ impl Gateway {
             setup.secret.clone(),
             setup.clock_offset_ms,
             setup.access_groups.clone(),
+            self.inner.shared.clone(),
+            setup.budget_fail_mode,
         )
         .await
         .map_err(|e| e.replace(setup.url.expose(), "<database_url>"));
@@ -637,6 +757,39 @@ impl Gateway {
         Ok(())
     }
 
+    /// Swaps in a new config's model list and router settings, atomically: requests already
+    /// running finish on the old ones, the next request sees the new ones; cooldowns and load
+    /// carry over. Keys, the database, the master key, the listener and plugins are not
+    /// reloaded (they need a restart). On error the running config stays.
+    pub async fn reload(&self, config: &Config) -> Result<Vec<ConfigWarning>, String> {
+        let _one_at_a_time = self.inner.reloading.lock().await;
+        let (live, warnings) = self.inner.rebuild.live(config)?;
+        let groups = live.engine.group_names().len();
+        self.inner.live.store(Arc::new(live));
+        metrics::config_reloaded();
+        tracing::info!(model_groups = groups, "config reloaded");
+        Ok(warnings)
+    }
+
+    /// Reads the config file again ([`GatewayBuilder::config_path`]) and [`reload`]s it.
+    ///
+    /// [`reload`]: Gateway::reload
+    pub async fn reload_from_file(&self) -> Result<Vec<ConfigWarning>, String> {
+        let path = self
+            .inner
+            .config_path
+            .as_ref()
+            .ok_or("the gateway was not started from a config file: nothing to reload")?;
+        let path = path.clone();
+        let loaded = tokio::task::spawn_blocking(move || Config::load(&path))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let mut warnings = loaded.warnings;
+        warnings.extend(self.reload(&loaded.config).await?);
+        Ok(warnings)
+    }
+
     /// Writes every pending spend log (call at shutdown, after the last request).
     pub async fn flush(&self) {
         if let Some(t) = self.inner.tenancy.get() {
@@ -644,7 +797,7 @@ impl Gateway {
         }
     }
 
-    fn authenticate<B>(&self, req: &Request<B>) -> Result<Principal, GatewayError> {
+    async fn authenticate<B>(&self, req: &Request<B>) -> Result<Principal, GatewayError> {
         let Some(master) = &self.inner.master_key else {
             return Ok(Principal::Open); // no master key configured: an open gateway, as LiteLLM
         };
@@ -658,8 +811,10 @@ impl Gateway {
             return Ok(Principal::Master);
         }
         let tenancy = self.require_tenancy()?;
-        let key = tenancy.authenticate(presented)?;
-        Tenancy::route_allowed(&key, req.uri().path())?;
+        // Nothing of the request is held across the wait: its body need not be `Sync`.
+        let (presented, path) = (presented.to_owned(), req.uri().path().to_owned());
+        let key = tenancy.authenticate(&presented).await?;
+        Tenancy::route_allowed(&key, &path)?;
         Ok(Principal::Key(key))
     }
 
@@ -702,7 +857,9 @@ impl Gateway {
         started: Instant,
     ) -> Result<Response<GatewayBody>, GatewayError> {
         let head = ChatRequestHead::parse_for(endpoint, &body)?;
-        let resolved = self.inner.engine.router().resolve(&head.model);
+        // The config this request started with serves it to the end, whatever reloads happen.
+        let live = self.inner.live.load_full();
+        let resolved = live.engine.router().resolve(&head.model);
         labels.model_group = match &resolved {
             Some((group, _)) => group.clone(),
             None => String::new(),
@@ -714,7 +871,7 @@ impl Gateway {
                     None => (head.model.as_str(), &[][..]),
                 };
                 let worst = worst_case_cost(deployments, body.len(), head.max_tokens);
-                Some(tenancy.admit(key, &head.model, group, worst)?)
+                Some(tenancy.admit(key, &head.model, group, worst).await?)
             }
             _ => None,
         };
@@ -734,13 +891,13 @@ impl Gateway {
             body,
         };
         // A saturated group serves waiting keys in turn.
-        let permit = match self.inner.queues.get(&labels.model_group) {
+        let permit = match live.queues.get(&labels.model_group) {
             Some(queue) => {
                 let who = match &principal {
                     Principal::Key(k) => k.key.id.clone(),
                     _ => "master".to_owned(),
                 };
-                Some(queue.acquire(&who, self.inner.queue_timeout).await?)
+                Some(queue.acquire(&who, live.queue_timeout).await?)
             }
             None => None,
         };
@@ -756,7 +913,7 @@ impl Gateway {
             request_id: request_id.to_owned(),
             prompt_estimate: (request.body.len() / 4) as u64,
         });
-        match self.inner.engine.chat(&request).await {
+        match live.engine.chat(&request).await {
             Ok(served) => {
                 labels.provider = served.deployment.provider.clone();
                 labels.model_group = served.deployment.model_group.clone();
@@ -893,10 +1050,10 @@ impl Gateway {
             object: &'static str,
             data: Vec<Model<'a>>,
         }
+        let live = self.inner.live.load();
         let list = List {
             object: "list",
-            data: self
-                .inner
+            data: live
                 .engine
                 .group_names()
                 .iter()
@@ -922,8 +1079,13 @@ impl Gateway {
             db: &'static str,
             switchyard_version: &'static str,
             model_groups: usize,
+            /// When the serving config was loaded (RFC 3339): a reload shows here.
+            config_loaded_at: String,
             plugins: &'a [PluginSummary],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            shared_state: Option<crate::shared::SharedStatus>,
         }
+        let live = self.inner.live.load();
         let body = Readiness {
             status: "healthy",
             db: match (self.inner.tenancy.get(), &self.inner.tenancy_setup) {
@@ -933,8 +1095,10 @@ impl Gateway {
                 (None, None) => "Not connected",
             },
             switchyard_version: env!("CARGO_PKG_VERSION"),
-            model_groups: self.inner.engine.group_names().len(),
+            model_groups: live.engine.group_names().len(),
+            config_loaded_at: crate::tenancy::budget::rfc3339(live.loaded_at_ms as i64),
             plugins: &self.inner.plugins,
+            shared_state: self.inner.shared.as_ref().map(|s| s.status()),
         };
         json_response(
             StatusCode::OK,

@@ -42,6 +42,7 @@ pub mod metrics;
 mod params;
 mod registry;
 pub mod router;
+mod shared;
 mod stream;
 mod tenancy;
 mod transport;

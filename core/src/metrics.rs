@@ -162,9 +162,27 @@ pub fn describe_router() {
     );
     describe_gauge!(COOLING_DOWN, "Deployments cooling down now");
     describe_counter!(
+        CONFIG_RELOADS,
+        "Config reloads applied (SIGHUP or POST /config/reload)"
+    );
+    describe_gauge!(
+        "switchyard_shared_state_up",
+        "1 while the shared state (Redis) answers, 0 while this replica serves on local state"
+    );
+    describe_counter!(
+        "switchyard_shared_state_errors_total",
+        "Calls to the shared state (Redis) that failed"
+    );
+    describe_counter!(
         DEPLOYMENT_FAILURES,
         "Failed upstream attempts, by model group, deployment and error kind"
     );
+}
+
+pub const CONFIG_RELOADS: &str = "switchyard_config_reloads_total";
+
+pub(crate) fn config_reloaded() {
+    metrics::counter!(CONFIG_RELOADS).increment(1);
 }
 
 pub(crate) fn record_retry(model_group: &str, kind: &'static str) {

@@ -21,7 +21,7 @@ use switchyard_catalog::{Overrides, PriceTable};
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The loaded plugins, indexed by the provider ids they serve.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ProviderRegistry {
     plugins: Vec<PluginHandle>,
     by_provider: HashMap<String, usize>,

@@ -152,8 +152,12 @@ fn build_gateway(
     config: Config,
     plugins: Vec<PluginHandle>,
     metrics: Option<switchyard_core::MetricsRenderer>,
+    config_path: Option<&Path>,
 ) -> Result<Gateway, String> {
     let mut builder = Gateway::builder(config);
+    if let Some(path) = config_path {
+        builder = builder.config_path(path);
+    }
     for p in plugins {
         builder = builder.plugin(p)?;
     }
@@ -204,12 +208,15 @@ fn serve(
         .or_else(|| config.switchyard.host.clone())
         .unwrap_or_else(|| "0.0.0.0".into());
     let port = port.or(config.switchyard.port).unwrap_or(DEFAULT_PORT);
-    let gateway = build_gateway(config, plugins, Some(render))?;
-
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    // The shared state's background tasks start with the gateway, on this runtime.
+    let gateway = {
+        let _inside = runtime.enter();
+        build_gateway(config, plugins, Some(render), config_path.as_deref())?
+    };
     runtime.block_on(async move {
         let listener = server::bind(&host, port).await?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -232,11 +239,33 @@ fn serve(
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             }
         });
+        #[cfg(unix)]
+        tokio::spawn(reload_on_sighup(gateway.clone()));
         let served = server::serve(listener, gateway.clone()).await;
         // Spend logs of the last requests reach the database before the process exits.
         gateway.flush().await;
         served.map_err(|e| e.to_string())
     })
+}
+
+/// `kill -HUP`: the config file is read again and swapped in (see `Gateway::reload`); a bad
+/// file is logged and the running config stays.
+#[cfg(unix)]
+async fn reload_on_sighup(gateway: Gateway) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match gateway.reload_from_file().await {
+            Ok(warnings) => {
+                for w in warnings {
+                    tracing::warn!("{w}");
+                }
+            }
+            Err(e) => tracing::error!("SIGHUP: config not reloaded (the running one stays): {e}"),
+        }
+    }
 }
 
 fn list_plugins(plugin_dir: Option<PathBuf>) -> Result<(), String> {
@@ -280,6 +309,12 @@ fn check_config(config_path: PathBuf, plugin_dir: Option<PathBuf>) -> Result<(),
     for p in plugins {
         builder = builder.plugin(p)?;
     }
+    // A config with a shared state starts its (idle) background tasks on a runtime.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let _inside = runtime.enter();
     let (_gateway, warnings) = builder.build()?;
     for w in warnings {
         println!("warning: {w}");

@@ -47,12 +47,20 @@ pub enum Table {
 }
 
 impl Table {
-    fn name(self) -> &'static str {
+    /// The table's name, as in the schema (and in change notices between replicas).
+    pub fn name(self) -> &'static str {
         match self {
             Table::Keys => "keys",
             Table::Users => "users",
             Table::Teams => "teams",
         }
+    }
+
+    /// The table named `name`.
+    pub fn from_name(name: &str) -> Option<Table> {
+        [Table::Keys, Table::Users, Table::Teams]
+            .into_iter()
+            .find(|t| t.name() == name)
     }
 
     fn id_column(self) -> &'static str {
@@ -222,6 +230,29 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// One row of a table, if it exists (another replica may have written it).
+    pub async fn load_one(&self, table: Table, id: &str) -> Result<Option<Row>, StoreError> {
+        let sql = format!(
+            "SELECT {c}, data, spend_nanos, window_start, created_at FROM {} WHERE {c} = $1",
+            table.name(),
+            c = table.id_column(),
+        );
+        let row: Option<(String, String, i64, i64, i64)> = on_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(id).fetch_optional(pool).await.map_err(db_error)?
+        });
+        row.map(|(id, data, spend_nanos, window_start, created_at)| {
+            Ok(Row {
+                id,
+                data: serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Database(format!("corrupt row: {e}")))?,
+                spend_nanos,
+                window_start,
+                created_at,
+            })
+        })
+        .transpose()
     }
 
     /// Inserts or replaces a key. A `key_alias` used by another key is a conflict.

@@ -28,6 +28,7 @@ use crate::error::{ErrorOrigin, GatewayError};
 use crate::metrics;
 
 pub use policy::{ErrorClass, PerClass, RouterPolicy};
+pub(crate) use state::kind_code;
 pub use state::{unix_ms, Cooldown, Load, LocalState, RouterState};
 pub use strategy::RoutingStrategy;
 

@@ -116,7 +116,7 @@ impl Stats {
     }
 }
 
-fn kind_code(kind: ErrorKind) -> u8 {
+pub(crate) fn kind_code(kind: ErrorKind) -> u8 {
     ErrorKind::ALL.iter().position(|k| *k == kind).unwrap_or(0) as u8
 }
 
@@ -154,6 +154,45 @@ impl LocalState {
             .unwrap_or_else(|p| p.into_inner())
             .get(deployment)
             .cloned()
+    }
+}
+
+/// One deployment's local counters, as a replica shares them with the others.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Snapshot {
+    pub(crate) load: Load,
+    /// Failures counted in the current minute.
+    pub(crate) fails: u32,
+    pub(crate) cooldown: Option<Cooldown>,
+}
+
+impl LocalState {
+    /// Every deployment's counters at `now_ms` (shared state publishes them).
+    pub(crate) fn snapshot(&self, now_ms: u64) -> Vec<(String, Snapshot)> {
+        let ids: Vec<String> = self
+            .stats
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        ids.into_iter()
+            .map(|id| {
+                let fails = self.peek(&id).map_or(0, |s| {
+                    if s.fail_minute.load(Ordering::Relaxed) == now_ms / 60_000 {
+                        s.fails.load(Ordering::Relaxed)
+                    } else {
+                        0
+                    }
+                });
+                let snap = Snapshot {
+                    load: self.load(&id, now_ms),
+                    fails,
+                    cooldown: self.cooldown(&id, now_ms),
+                };
+                (id, snap)
+            })
+            .collect()
     }
 }
 

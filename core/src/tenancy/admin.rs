@@ -416,7 +416,9 @@ impl Tenancy {
                 self.now_ms(),
             )
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        self.changed(Table::Keys, &e.id);
+        Ok(())
     }
 
     fn alias_taken(&self, alias: &str, except: Option<&str>) -> bool {
@@ -588,6 +590,9 @@ impl Tenancy {
             .delete(Table::Keys, &ids)
             .await
             .map_err(store_error)?;
+        for id in &ids {
+            self.changed(Table::Keys, id);
+        }
         let mut map = self.keys.write().unwrap_or_else(|p| p.into_inner());
         for id in &ids {
             map.remove(id);
@@ -676,8 +681,8 @@ impl Tenancy {
         let fresh = Arc::new(Entity {
             id: new_hash.clone(),
             record: std::sync::RwLock::new(record.clone()),
-            budget: super::Budget::new(entity.budget.spent(), entity.budget.window_start()),
-            limiter: super::Limiter::default(),
+            budget: super::Budget::new(entity.budget.spent(), entity.budget.window_start()).into(),
+            limiter: Arc::default(),
             model_budgets: std::sync::Mutex::new(
                 entity
                     .model_budgets
@@ -695,6 +700,8 @@ impl Tenancy {
             )
             .await
             .map_err(store_error)?;
+        self.changed(Table::Keys, &entity.id);
+        self.changed(Table::Keys, &new_hash);
         {
             let mut map = self.keys.write().unwrap_or_else(|p| p.into_inner());
             map.remove(&entity.id);
@@ -814,7 +821,9 @@ impl Tenancy {
                 self.now_ms(),
             )
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        self.changed(table, id);
+        Ok(())
     }
 
     fn user_info(&self, q: &BTreeMap<String, String>) -> Result<Value, GatewayError> {
@@ -893,6 +902,9 @@ impl Tenancy {
                 GatewayError::invalid_request(format!("'{field}' is required"), Some(field))
             })?;
         let n = self.store.delete(table, &ids).await.map_err(store_error)?;
+        for id in &ids {
+            self.changed(table, id);
+        }
         if n == 0 {
             return Err(not_found(if table == Table::Users {
                 "user"

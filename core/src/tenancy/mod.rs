@@ -21,7 +21,9 @@ use switchyard_plugin_sdk::ErrorKind;
 use switchyard_store::{SpendLog, Store, Table};
 use tokio::sync::mpsc;
 
+use crate::config::BudgetFailMode;
 use crate::error::GatewayError;
+use crate::shared::{BudgetLevel, Settlement, Shared, SharedBudgets, SharedRefusal};
 pub(crate) use admin::AdminRoute;
 use budget::{usd_text, Budget, Exhausted};
 use limits::{Limited, Limiter, Slot};
@@ -37,8 +39,8 @@ const SPEND_BATCH: usize = 500;
 pub(crate) struct Entity<R> {
     pub(crate) id: String,
     pub(crate) record: RwLock<R>,
-    pub(crate) budget: Budget,
-    pub(crate) limiter: Limiter,
+    pub(crate) budget: Arc<Budget>,
+    pub(crate) limiter: Arc<Limiter>,
     /// A key's per-model budgets (`model_max_budget`), by model group.
     pub(crate) model_budgets: std::sync::Mutex<HashMap<String, Arc<Budget>>>,
 }
@@ -48,8 +50,8 @@ impl<R: Clone> Entity<R> {
         Arc::new(Entity {
             id,
             record: RwLock::new(record),
-            budget: Budget::new(spend, window_start),
-            limiter: Limiter::default(),
+            budget: Arc::new(Budget::new(spend, window_start)),
+            limiter: Arc::default(),
             model_budgets: std::sync::Mutex::new(HashMap::new()),
         })
     }
@@ -110,15 +112,52 @@ pub(crate) struct Admission {
     /// The key's budget for this model (`model_max_budget`), when it has one.
     model_budget: Option<Arc<Budget>>,
     reserved: i64,
+    /// Whether `reserved` is held in the local budgets (else only in the shared state).
+    reserved_locally: bool,
+    /// The levels counted in the shared state, and whether `reserved` is held there.
+    shared: Option<SharedAdmission>,
     _slots: Vec<Slot>,
     settled: bool,
+}
+
+/// An admission's part in the shared state.
+#[derive(Debug)]
+struct SharedAdmission {
+    budgets: Arc<SharedBudgets>,
+    /// Level ids and their window starts.
+    levels: Vec<(String, Option<i64>)>,
+    reserved: bool,
+}
+
+impl SharedAdmission {
+    fn settlements(&self, cost: i64, give_back: i64, tokens: u64) -> Vec<Settlement> {
+        self.levels
+            .iter()
+            .map(|(id, window_start)| Settlement {
+                id: id.clone(),
+                window_start: *window_start,
+                cost,
+                give_back: if self.reserved { give_back } else { 0 },
+                tokens,
+            })
+            .collect()
+    }
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
         if !self.settled {
-            for budget in self.budgets() {
-                budget.release(self.reserved);
+            if self.reserved_locally {
+                for budget in self.budgets() {
+                    budget.release(self.reserved);
+                }
+            }
+            if let Some(shared) = self.shared.take() {
+                if shared.reserved {
+                    let settlements = shared.settlements(0, self.reserved, 0);
+                    let now = crate::router::unix_ms() as i64;
+                    tokio::spawn(async move { shared.budgets.settle(settlements, now).await });
+                }
             }
         }
     }
@@ -127,9 +166,9 @@ impl Drop for Admission {
 impl Admission {
     fn budgets(&self) -> Vec<&Budget> {
         let p = &self.principal;
-        let mut out = vec![&p.key.budget];
-        out.extend(p.user.as_ref().map(|u| &u.budget));
-        out.extend(p.team.as_ref().map(|t| &t.budget));
+        let mut out = vec![&*p.key.budget];
+        out.extend(p.user.as_ref().map(|u| &*u.budget));
+        out.extend(p.team.as_ref().map(|t| &*t.budget));
         out.extend(self.model_budget.as_deref());
         out
     }
@@ -151,6 +190,9 @@ pub(crate) struct Tenancy {
     clock_offset_ms: i64,
     /// Model access groups: name → model groups.
     access_groups: HashMap<String, Vec<String>>,
+    /// Limits and budgets shared with the other replicas, when there is a shared state.
+    shared: Option<Arc<SharedBudgets>>,
+    budget_fail_mode: BudgetFailMode,
 }
 
 impl std::fmt::Debug for Tenancy {
@@ -172,6 +214,8 @@ impl Tenancy {
         secret: Vec<u8>,
         clock_offset_ms: i64,
         access_groups: HashMap<String, Vec<String>>,
+        shared: Option<Arc<Shared>>,
+        budget_fail_mode: BudgetFailMode,
     ) -> Result<Arc<Tenancy>, String> {
         let store = Store::open(url).await.map_err(|e| e.to_string())?;
         store.migrate().await.map_err(|e| e.to_string())?;
@@ -201,7 +245,7 @@ impl Tenancy {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(write_spend(store.clone(), rx));
-        Ok(Arc::new(Tenancy {
+        let tenancy = Arc::new(Tenancy {
             store,
             secret,
             keys: RwLock::new(keys),
@@ -210,7 +254,77 @@ impl Tenancy {
             spend: tx,
             clock_offset_ms,
             access_groups,
-        }))
+            shared: shared.clone().map(SharedBudgets::start),
+            budget_fail_mode,
+        });
+        if let Some(shared) = shared {
+            // Another replica changed a key, user or team: read it again.
+            let weak = Arc::downgrade(&tenancy);
+            shared.listen(
+                "tenancy",
+                Box::new(move |body| {
+                    let Some(t) = weak.upgrade() else { return };
+                    let Some((table, id)) = body
+                        .split_once('\t')
+                        .and_then(|(t, id)| Some((Table::from_name(t)?, id.to_owned())))
+                    else {
+                        return;
+                    };
+                    tokio::spawn(async move { t.reread(table, &id).await });
+                }),
+            );
+        }
+        Ok(tenancy)
+    }
+
+    /// Tells the other replicas a key, user or team changed (or is gone).
+    pub(crate) fn changed(&self, table: Table, id: &str) {
+        if let Some(b) = &self.shared {
+            let shared = b.shared().clone();
+            let body = format!("{}\t{id}", table.name());
+            tokio::spawn(async move { shared.publish("tenancy", &body).await });
+        }
+    }
+
+    /// Replaces the in-memory record of a key, user or team by the stored one (or forgets it).
+    /// Live counters (spend, limits) stay.
+    async fn reread(&self, table: Table, id: &str) {
+        let row = match self.store.load_one(table, id).await {
+            Ok(row) => row,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a changed {} row", table.name());
+                return;
+            }
+        };
+        fn apply<R: Clone + serde::de::DeserializeOwned + Default>(
+            map: &Map<R>,
+            id: &str,
+            row: Option<switchyard_store::Row>,
+        ) {
+            let mut map = map.write().unwrap_or_else(|p| p.into_inner());
+            match row {
+                None => {
+                    map.remove(id);
+                }
+                Some(row) => {
+                    let record: R = serde_json::from_value(row.data).unwrap_or_default();
+                    match map.get(id) {
+                        Some(e) => *e.record.write().unwrap_or_else(|p| p.into_inner()) = record,
+                        None => {
+                            map.insert(
+                                row.id.clone(),
+                                Entity::new(row.id, record, row.spend_nanos, row.window_start),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        match table {
+            Table::Keys => apply(&self.keys, id, row),
+            Table::Users => apply(&self.users, id, row),
+            Table::Teams => apply(&self.teams, id, row),
+        }
     }
 
     pub(crate) fn store_kind(&self) -> &'static str {
@@ -264,10 +378,45 @@ impl Tenancy {
             .cloned()
     }
 
+    /// A key by hash from memory, else from the store (another replica may have created it),
+    /// with its user and team.
+    async fn key_or_stored(&self, hash: &str) -> Option<Arc<Entity<KeyRecord>>> {
+        if let Some(k) = self.key_by_hash(hash) {
+            return Some(k);
+        }
+        let row = self.store.load_one(Table::Keys, hash).await.ok()??;
+        let record: KeyRecord = serde_json::from_value(row.data).unwrap_or_default();
+        for (table, id) in [
+            (Table::Users, record.user_id.clone()),
+            (Table::Teams, record.team_id.clone()),
+        ] {
+            let known = match table {
+                Table::Users => id.as_deref().and_then(|i| self.user(i)).is_some(),
+                _ => id.as_deref().and_then(|i| self.team(i)).is_some(),
+            };
+            if let (Some(id), false) = (id, known) {
+                self.reread(table, &id).await;
+            }
+        }
+        let entity = Entity::new(row.id.clone(), record, row.spend_nanos, row.window_start);
+        Some(
+            self.keys
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(row.id)
+                .or_insert(entity)
+                .clone(),
+        )
+    }
+
     /// Authenticates a presented virtual key.
-    pub(crate) fn authenticate(&self, presented: &str) -> Result<Arc<KeyPrincipal>, GatewayError> {
+    pub(crate) async fn authenticate(
+        &self,
+        presented: &str,
+    ) -> Result<Arc<KeyPrincipal>, GatewayError> {
         let key = self
-            .key_by_hash(&self.hash_key(presented))
+            .key_or_stored(&self.hash_key(presented))
+            .await
             .ok_or_else(|| GatewayError::authentication("invalid API key"))?;
         let record = key.read();
         if record.common.blocked {
@@ -336,8 +485,11 @@ impl Tenancy {
     }
 
     /// Admits a request for `model_group` costing at most `worst_case` nano-dollars: model
-    /// access, rate limits, then budget reservations on the key, its user and its team.
-    pub(crate) fn admit(
+    /// access, rate limits, then budget reservations on the key, its user, its team and the
+    /// key's budget for the model. With a shared state the limits and budgets are checked and
+    /// reserved there, for all replicas at once; while it is unreachable, on this replica's
+    /// own counters (or refused, with `budget_fail_mode: closed`).
+    pub(crate) async fn admit(
         &self,
         principal: &Arc<KeyPrincipal>,
         requested: &str,
@@ -355,113 +507,305 @@ impl Tenancy {
             }
         }
         let now = self.now_ms();
+        let levels = self.levels(principal, model_group, now);
+        // Parallel requests are this replica's own (a slot is held by a connection here).
         let mut slots = Vec::new();
-        let key = principal.key.read();
-        let user = principal.user.as_ref().map(|u| (u, u.read()));
-        let team = principal.team.as_ref().map(|t| (t, t.read()));
-        let mut levels: Vec<(&str, &Limiter, &Budget, &records::Common, &str)> = vec![(
-            "key",
-            &principal.key.limiter,
-            &principal.key.budget,
-            &key.common,
-            "",
-        )];
-        if let Some((u, r)) = &user {
-            levels.push(("user", &u.limiter, &u.budget, &r.common, u.id.as_str()));
-        }
-        if let Some((t, r)) = &team {
-            levels.push(("team", &t.limiter, &t.budget, &r.common, t.id.as_str()));
-        }
-        for (level, limiter, _, common, _) in &levels {
-            let slot = limiter
-                .admit(
-                    common.rpm_limit,
-                    common.tpm_limit,
-                    common.max_parallel_requests,
-                    now as u64,
-                )
-                .map_err(|l| limited(level, l))?;
+        for level in &levels {
+            let slot = level
+                .limiter
+                .admit(None, None, level.parallel, now as u64)
+                .map_err(|l| limited(&level.name, l))?;
             slots.push(slot);
         }
-        let mut reserved: Vec<&Budget> = Vec::new();
-        for (level, _, budget, common, id) in &levels {
-            let window = common.window();
-            if let Some(start) = budget.roll(window, now) {
-                let table = match *level {
-                    "key" => Table::Keys,
-                    "user" => Table::Users,
-                    _ => Table::Teams,
-                };
-                let id = if *level == "key" {
-                    principal.key.id.clone()
-                } else {
-                    (*id).to_owned()
-                };
-                let store = self.store.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = store.reset_window(table, &id, start).await {
-                        tracing::warn!(error = %e, "cannot persist a budget reset");
+        let mut admission = Admission {
+            principal: principal.clone(),
+            model_budget: levels.iter().find_map(|l| l.model_budget.clone()),
+            reserved: worst_case,
+            reserved_locally: false,
+            shared: None,
+            _slots: slots,
+            settled: false,
+        };
+        if let Some(budgets) = &self.shared {
+            match self.admit_shared(budgets, &levels, worst_case, now).await {
+                Some(Ok(())) => {
+                    admission.shared = Some(SharedAdmission {
+                        budgets: budgets.clone(),
+                        levels: levels
+                            .iter()
+                            .map(|l| (l.shared_id.clone(), l.window_start))
+                            .collect(),
+                        reserved: true,
+                    });
+                    return Ok(admission);
+                }
+                Some(Err(e)) => return Err(e),
+                None => {
+                    if self.budget_fail_mode == BudgetFailMode::Closed
+                        && levels.iter().any(|l| l.max.is_some())
+                    {
+                        return Err(GatewayError::new(
+                            ErrorKind::Unavailable,
+                            "budgets cannot be checked: the shared state is unreachable \
+                             (budget_fail_mode: closed)",
+                        )
+                        .with_code("shared_state_unavailable"));
                     }
-                });
+                    // Admitted locally; the spend still reaches the shared state later.
+                    admission.shared = Some(SharedAdmission {
+                        budgets: budgets.clone(),
+                        levels: levels
+                            .iter()
+                            .map(|l| (l.shared_id.clone(), l.window_start))
+                            .collect(),
+                        reserved: false,
+                    });
+                }
             }
-            if let Err(e) = budget.reserve(worst_case, common.max_budget_nanos, window) {
+        }
+        for level in &levels {
+            level
+                .limiter
+                .admit(level.rpm, level.tpm, None, now as u64)
+                .map_err(|l| limited(&level.name, l))?;
+        }
+        let mut reserved: Vec<&Budget> = Vec::new();
+        for level in &levels {
+            if let Err(e) = level.budget.reserve(worst_case, level.max, level.window) {
                 for b in reserved {
                     b.release(worst_case);
                 }
-                return Err(exhausted(level, e, now));
+                return Err(exhausted(&level.name, e, now));
             }
-            reserved.push(budget);
+            reserved.push(&level.budget);
+        }
+        admission.reserved_locally = true;
+        Ok(admission)
+    }
+
+    /// The levels a request is counted at, their budget windows rolled.
+    fn levels(&self, principal: &Arc<KeyPrincipal>, model_group: &str, now: i64) -> Vec<Level> {
+        let mut levels = Vec::new();
+        let key = principal.key.read();
+        let mut push = |name: String,
+                        table: Option<Table>,
+                        id: &str,
+                        shared_id: String,
+                        limiter: Arc<Limiter>,
+                        budget: Arc<Budget>,
+                        common: &records::Common| {
+            let window = common.window();
+            levels.push(Level {
+                name,
+                table,
+                id: id.to_owned(),
+                shared_id,
+                limiter,
+                budget,
+                rpm: common.rpm_limit,
+                tpm: common.tpm_limit,
+                parallel: common.max_parallel_requests,
+                max: common.max_budget_nanos,
+                window,
+                window_start: None,
+                model_budget: None,
+            });
+        };
+        push(
+            "key".into(),
+            Some(Table::Keys),
+            &principal.key.id,
+            format!("key:{}", principal.key.id),
+            principal.key.limiter.clone(),
+            principal.key.budget.clone(),
+            &key.common,
+        );
+        if let Some(u) = &principal.user {
+            push(
+                "user".into(),
+                Some(Table::Users),
+                &u.id,
+                format!("user:{}", u.id),
+                u.limiter.clone(),
+                u.budget.clone(),
+                &u.read().common,
+            );
+        }
+        if let Some(t) = &principal.team {
+            push(
+                "team".into(),
+                Some(Table::Teams),
+                &t.id,
+                format!("team:{}", t.id),
+                t.limiter.clone(),
+                t.budget.clone(),
+                &t.read().common,
+            );
         }
         // `model_max_budget: {group: {budget_limit, time_period}}` on the key.
-        let model_budget = match key.model_max_budget.get(model_group) {
-            Some(spec) => {
-                let max = spec
-                    .get("budget_limit")
-                    .or_else(|| spec.get("max_budget"))
-                    .and_then(budget::nanos_from_json);
-                let window = spec
-                    .get("time_period")
-                    .or_else(|| spec.get("budget_duration"))
-                    .and_then(|v| v.as_str())
-                    .and_then(budget::Window::parse);
-                let b = principal
-                    .key
-                    .model_budgets
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(model_group.to_owned())
-                    .or_insert_with(|| Arc::new(Budget::new(0, 0)))
-                    .clone();
-                b.roll(window, now);
-                if let Err(e) = b.reserve(worst_case, max, window) {
-                    for r in reserved {
-                        r.release(worst_case);
-                    }
-                    return Err(exhausted(
-                        &format!("key (for model '{model_group}')"),
-                        e,
-                        now,
-                    ));
+        if let Some(spec) = key.model_max_budget.get(model_group) {
+            let max = spec
+                .get("budget_limit")
+                .or_else(|| spec.get("max_budget"))
+                .and_then(budget::nanos_from_json);
+            let window = spec
+                .get("time_period")
+                .or_else(|| spec.get("budget_duration"))
+                .and_then(|v| v.as_str())
+                .and_then(budget::Window::parse);
+            let b = principal
+                .key
+                .model_budgets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(model_group.to_owned())
+                .or_insert_with(|| Arc::new(Budget::new(0, 0)))
+                .clone();
+            levels.push(Level {
+                name: format!("key (for model '{model_group}')"),
+                table: None,
+                id: principal.key.id.clone(),
+                shared_id: format!("key:{}:model:{model_group}", principal.key.id),
+                limiter: Arc::new(Limiter::default()),
+                budget: b.clone(),
+                rpm: None,
+                tpm: None,
+                parallel: None,
+                max,
+                window,
+                window_start: None,
+                model_budget: Some(b),
+            });
+        }
+        for level in &mut levels {
+            if let Some(start) = level.budget.roll(level.window, now) {
+                if let Some(table) = level.table {
+                    let store = self.store.clone();
+                    let id = level.id.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = store.reset_window(table, &id, start).await {
+                            tracing::warn!(error = %e, "cannot persist a budget reset");
+                        }
+                    });
                 }
-                Some(b)
             }
-            None => None,
+            level.window_start = level.window.map(|w| w.start_of(now));
+        }
+        levels
+    }
+
+    /// Checks and counts a request in the shared state. `None`: unreachable.
+    async fn admit_shared(
+        &self,
+        budgets: &SharedBudgets,
+        levels: &[Level],
+        worst_case: i64,
+        now: i64,
+    ) -> Option<Result<(), GatewayError>> {
+        let mut shared: Vec<BudgetLevel> = levels
+            .iter()
+            .map(|l| BudgetLevel {
+                id: l.shared_id.clone(),
+                rpm: l.rpm,
+                tpm: l.tpm,
+                max: l.max,
+                window_start: l.window_start,
+                seed: None,
+            })
+            .collect();
+        for _ in 0..2 {
+            match budgets.admit(&shared, worst_case, now).await? {
+                Ok(()) => return Some(Ok(())),
+                Err(SharedRefusal::NeedsSeed { .. }) => {
+                    // The shared state has no spend for a budget yet (first use, or Redis
+                    // restarted empty): start it from the database's settled spend.
+                    for (s, l) in shared.iter_mut().zip(levels) {
+                        s.seed = Some(self.settled_spend(l, now).await);
+                    }
+                }
+                Err(refusal) => return Some(Err(self.refused(levels, refusal, now))),
+            }
+        }
+        Some(Err(self.refused(
+            levels,
+            SharedRefusal::NeedsSeed { level: 0 },
+            now,
+        )))
+    }
+
+    /// A level's spend in its current window as the database has it (all replicas' settled
+    /// spend), else this replica's own view.
+    async fn settled_spend(&self, level: &Level, now: i64) -> i64 {
+        let local = level.budget.spent();
+        let Some(table) = level.table else {
+            return local;
         };
-        Ok(Admission {
-            principal: principal.clone(),
-            model_budget,
-            reserved: worst_case,
-            _slots: slots,
-            settled: false,
-        })
+        match self.store.load_one(table, &level.id).await {
+            Ok(Some(row)) => {
+                let current = level.window.map(|w| w.start_of(now));
+                match current {
+                    Some(start) if row.window_start < start => 0,
+                    _ => row.spend_nanos.max(local),
+                }
+            }
+            _ => local,
+        }
+    }
+
+    fn refused(&self, levels: &[Level], refusal: SharedRefusal, now: i64) -> GatewayError {
+        let retry = 60_000 - (now as u64) % 60_000;
+        match refusal {
+            SharedRefusal::Rpm { level, limit } => limited(
+                &levels[level].name,
+                Limited {
+                    kind: limits::LimitKind::Rpm,
+                    limit,
+                    retry_after_ms: retry,
+                },
+            ),
+            SharedRefusal::Tpm { level, limit } => limited(
+                &levels[level].name,
+                Limited {
+                    kind: limits::LimitKind::Tpm,
+                    limit,
+                    retry_after_ms: retry,
+                },
+            ),
+            SharedRefusal::Budget { level, spent } => {
+                let l = &levels[level];
+                exhausted(
+                    &l.name,
+                    Exhausted {
+                        spent,
+                        max: l.max.unwrap_or(0),
+                        resets_at: l.window.zip(l.window_start).map(|(w, s)| w.end_of(s)),
+                    },
+                    now,
+                )
+            }
+            SharedRefusal::NeedsSeed { .. } => GatewayError::new(
+                ErrorKind::Unavailable,
+                "the shared state did not accept a budget's starting spend",
+            )
+            .with_code("shared_state_unavailable"),
+        }
     }
 
     /// Charges a finished request: budgets settle to `cost`, tokens count for tpm, and the
     /// spend log is queued for the store (once per request id).
     pub(crate) fn settle(&self, mut admission: Admission, cost: i64, tokens: u64, log: SpendLog) {
         let now = self.now_ms() as u64;
+        let held = if admission.reserved_locally {
+            admission.reserved
+        } else {
+            0
+        };
         for budget in admission.budgets() {
-            budget.settle(admission.reserved, cost);
+            budget.settle(held, cost);
+        }
+        if let Some(shared) = admission.shared.take() {
+            let settlements = shared.settlements(cost, admission.reserved, tokens);
+            tokio::spawn(async move { shared.budgets.settle(settlements, now as i64).await });
         }
         let p = &admission.principal;
         p.key.limiter.add_tokens(tokens, now);
@@ -488,6 +832,27 @@ impl Tenancy {
             let _ = wait.await;
         }
     }
+}
+
+/// One level a request is counted at: the key, its user, its team, the key's budget for the
+/// model.
+struct Level {
+    /// For messages: `key`, `user`, `team`, `key (for model 'x')`.
+    name: String,
+    /// Where its spend is stored (none for a key's per-model budget).
+    table: Option<Table>,
+    id: String,
+    /// Its name in the shared state.
+    shared_id: String,
+    limiter: Arc<Limiter>,
+    budget: Arc<Budget>,
+    rpm: Option<u64>,
+    tpm: Option<u64>,
+    parallel: Option<u64>,
+    max: Option<i64>,
+    window: Option<budget::Window>,
+    window_start: Option<i64>,
+    model_budget: Option<Arc<Budget>>,
 }
 
 /// What the spend writer receives.
