@@ -6,6 +6,7 @@
 //! `cargo test --workspace` builds them too (cargo builds a workspace member's `cdylib` and
 //! binaries along with its tests), and a missing file is reported with the command that makes it.
 
+pub mod fleet;
 pub mod process;
 pub mod upstream;
 
