@@ -94,6 +94,20 @@ impl RunningGateway {
         }
     }
 
+    /// The config file the gateway was started with (a test may rewrite it and reload).
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("config.yaml")
+    }
+
+    /// Sends SIGHUP (config reload).
+    pub fn hangup(&self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-HUP", &child.id().to_string()])
+                .status();
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
