@@ -136,24 +136,22 @@ impl SharedRouterState {
 
 /// Records a cooldown in Redis and tells the other replicas at once.
 async fn push_cooldown(shared: &Shared, deployment: &str, c: Cooldown) {
-    {
-        let Some(mut conn) = shared.conn() else {
-            return;
-        };
-        let r: redis::RedisResult<i64> = COOLDOWN
-            .arg(&shared.prefix)
-            .arg(deployment)
-            .arg(c.until_unix_ms)
-            .arg(kind_code(c.reason))
-            .invoke_async(&mut conn)
-            .await;
-        match r {
-            Ok(_) => {
-                let body = format!("{deployment}\t{} {}", c.until_unix_ms, kind_code(c.reason));
-                shared.publish("cooldown", &body).await;
-            }
-            Err(e) => shared.failed("cooldown", &e),
+    let Some(mut conn) = shared.conn() else {
+        return;
+    };
+    let r: redis::RedisResult<i64> = COOLDOWN
+        .arg(&shared.prefix)
+        .arg(deployment)
+        .arg(c.until_unix_ms)
+        .arg(kind_code(c.reason))
+        .invoke_async(&mut conn)
+        .await;
+    match r {
+        Ok(_) => {
+            let body = format!("{deployment}\t{} {}", c.until_unix_ms, kind_code(c.reason));
+            shared.publish("cooldown", &body).await;
         }
+        Err(e) => shared.failed("cooldown", &e),
     }
 }
 
