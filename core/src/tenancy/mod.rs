@@ -130,6 +130,17 @@ struct SharedAdmission {
 }
 
 impl SharedAdmission {
+    fn new(budgets: &Arc<SharedBudgets>, levels: &[Level], reserved: bool) -> Self {
+        SharedAdmission {
+            budgets: budgets.clone(),
+            levels: levels
+                .iter()
+                .map(|l| (l.shared_id.clone(), l.window_start))
+                .collect(),
+            reserved,
+        }
+    }
+
     fn settlements(&self, cost: i64, give_back: i64, tokens: u64) -> Vec<Settlement> {
         self.levels
             .iter()
@@ -529,14 +540,7 @@ impl Tenancy {
         if let Some(budgets) = &self.shared {
             match self.admit_shared(budgets, &levels, worst_case, now).await {
                 Some(Ok(())) => {
-                    admission.shared = Some(SharedAdmission {
-                        budgets: budgets.clone(),
-                        levels: levels
-                            .iter()
-                            .map(|l| (l.shared_id.clone(), l.window_start))
-                            .collect(),
-                        reserved: true,
-                    });
+                    admission.shared = Some(SharedAdmission::new(budgets, &levels, true));
                     return Ok(admission);
                 }
                 Some(Err(e)) => return Err(e),
@@ -552,14 +556,7 @@ impl Tenancy {
                         .with_code("shared_state_unavailable"));
                     }
                     // Admitted locally; the spend still reaches the shared state later.
-                    admission.shared = Some(SharedAdmission {
-                        budgets: budgets.clone(),
-                        levels: levels
-                            .iter()
-                            .map(|l| (l.shared_id.clone(), l.window_start))
-                            .collect(),
-                        reserved: false,
-                    });
+                    admission.shared = Some(SharedAdmission::new(budgets, &levels, false));
                 }
             }
         }
@@ -585,62 +582,13 @@ impl Tenancy {
 
     /// The levels a request is counted at, their budget windows rolled.
     fn levels(&self, principal: &Arc<KeyPrincipal>, model_group: &str, now: i64) -> Vec<Level> {
-        let mut levels = Vec::new();
         let key = principal.key.read();
-        let mut push = |name: String,
-                        table: Option<Table>,
-                        id: &str,
-                        shared_id: String,
-                        limiter: Arc<Limiter>,
-                        budget: Arc<Budget>,
-                        common: &records::Common| {
-            let window = common.window();
-            levels.push(Level {
-                name,
-                table,
-                id: id.to_owned(),
-                shared_id,
-                limiter,
-                budget,
-                rpm: common.rpm_limit,
-                tpm: common.tpm_limit,
-                parallel: common.max_parallel_requests,
-                max: common.max_budget_nanos,
-                window,
-                window_start: None,
-                model_budget: None,
-            });
-        };
-        push(
-            "key".into(),
-            Some(Table::Keys),
-            &principal.key.id,
-            format!("key:{}", principal.key.id),
-            principal.key.limiter.clone(),
-            principal.key.budget.clone(),
-            &key.common,
-        );
+        let mut levels = vec![Level::of("key", Table::Keys, &principal.key, &key.common)];
         if let Some(u) = &principal.user {
-            push(
-                "user".into(),
-                Some(Table::Users),
-                &u.id,
-                format!("user:{}", u.id),
-                u.limiter.clone(),
-                u.budget.clone(),
-                &u.read().common,
-            );
+            levels.push(Level::of("user", Table::Users, u, &u.read().common));
         }
         if let Some(t) = &principal.team {
-            push(
-                "team".into(),
-                Some(Table::Teams),
-                &t.id,
-                format!("team:{}", t.id),
-                t.limiter.clone(),
-                t.budget.clone(),
-                &t.read().common,
-            );
+            levels.push(Level::of("team", Table::Teams, t, &t.read().common));
         }
         // `model_max_budget: {group: {budget_limit, time_period}}` on the key.
         if let Some(spec) = key.model_max_budget.get(model_group) {
@@ -853,6 +801,27 @@ struct Level {
     window: Option<budget::Window>,
     window_start: Option<i64>,
     model_budget: Option<Arc<Budget>>,
+}
+
+impl Level {
+    /// A key's, user's or team's level: named `key`/`user`/`team`, `<name>:<id>` when shared.
+    fn of<R>(name: &str, table: Table, e: &Entity<R>, common: &records::Common) -> Level {
+        Level {
+            name: name.to_owned(),
+            table: Some(table),
+            id: e.id.clone(),
+            shared_id: format!("{name}:{}", e.id),
+            limiter: e.limiter.clone(),
+            budget: e.budget.clone(),
+            rpm: common.rpm_limit,
+            tpm: common.tpm_limit,
+            parallel: common.max_parallel_requests,
+            max: common.max_budget_nanos,
+            window: common.window(),
+            window_start: None,
+            model_budget: None,
+        }
+    }
 }
 
 /// What the spend writer receives.
