@@ -170,3 +170,15 @@ fn azure_openai_plugin_passes_its_suite() {
     assert_eq!(report.skipped["azure_openai"], 0);
     assert_eq!(report.results.len(), 22, "{}", report.table());
 }
+
+#[test]
+fn ollama_plugin_passes_its_suite() {
+    let report = suite("switchyard_provider_ollama", "ollama");
+    assert_eq!(report.failures(), 0, "{}", report.table());
+    assert_eq!(
+        report.covered["ollama"], 8,
+        "every recorded ollama fixture is covered"
+    );
+    assert_eq!(report.skipped["ollama"], 0);
+    assert_eq!(report.results.len(), 30, "{}", report.table());
+}
