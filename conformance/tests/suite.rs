@@ -182,3 +182,39 @@ fn ollama_plugin_passes_its_suite() {
     assert_eq!(report.skipped["ollama"], 0);
     assert_eq!(report.results.len(), 30, "{}", report.table());
 }
+
+#[test]
+fn cohere_plugin_passes_its_suite() {
+    let report = suite("switchyard_provider_cohere", "cohere");
+    assert_eq!(report.failures(), 0, "{}", report.table());
+    assert_eq!(
+        report.covered["cohere"], 8,
+        "every recorded cohere fixture is covered"
+    );
+    assert_eq!(report.skipped["cohere"], 0);
+    assert_eq!(report.results.len(), 29, "{}", report.table());
+}
+
+#[test]
+fn gemini_plugin_passes_its_suite() {
+    let report = suite("switchyard_provider_gemini", "gemini");
+    assert_eq!(report.failures(), 0, "{}", report.table());
+    assert_eq!(
+        report.covered["gemini"], 10,
+        "every recorded gemini fixture is covered"
+    );
+    assert_eq!(report.skipped["gemini"], 0);
+    assert_eq!(report.results.len(), 26, "{}", report.table());
+}
+
+#[test]
+fn vertex_ai_plugin_passes_its_suite() {
+    let report = suite("switchyard_provider_vertex_ai", "vertex_ai");
+    assert_eq!(report.failures(), 0, "{}", report.table());
+    assert_eq!(
+        report.covered["vertex_ai"], 9,
+        "every recorded vertex_ai fixture is covered"
+    );
+    assert_eq!(report.skipped["vertex_ai"], 0);
+    assert_eq!(report.results.len(), 19, "{}", report.table());
+}
