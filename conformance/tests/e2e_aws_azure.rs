@@ -4,27 +4,11 @@
 
 mod common;
 
-use common::{gateway_with_params, recorded_answer};
+use common::{content_of, gateway_with_params, post_chat, recorded_answer, sse_chunks};
 use serde_json::{json, Value};
 use switchyard_e2e::upstream::{Replay, Upstream};
 
 const AWS_PARAMS: &str = "aws_access_key_id: AKIDE2EEXAMPLE\naws_secret_access_key: e2e-secret-access-key\naws_region_name: us-east-1\n";
-
-/// The `data:` payloads of an SSE body, `[DONE]` left out.
-fn chunks(text: &str) -> Vec<Value> {
-    text.split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
-        .collect()
-}
-
-fn content_of(chunks: &[Value]) -> String {
-    chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bedrock_converse_non_stream_and_eventstream_through_the_host() {
@@ -40,14 +24,8 @@ async fn bedrock_converse_non_stream_and_eventstream_through_the_host() {
         AWS_PARAMS,
         &replay,
     );
-    let client = switchyard_e2e::http_client();
 
-    let r: Value = client
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "messages": [{"role": "system", "content": "You are a chatbot."}, {"role": "user", "content": "Hello!"}]}))
-        .send()
-        .await
-        .unwrap()
+    let r: Value = post_chat(&gw, &json!({"model": "claude", "messages": [{"role": "system", "content": "You are a chatbot."}, {"role": "user", "content": "Hello!"}]})).await
         .json()
         .await
         .unwrap();
@@ -76,20 +54,17 @@ async fn bedrock_converse_non_stream_and_eventstream_through_the_host() {
     assert_eq!(sent.header("host"), Some(replay.addr.to_string().as_str()));
     assert!(!auth.contains("e2e-secret-access-key"));
 
-    let text = client
-        .post(gw.url("/v1/chat/completions"))
-        .json(
-            &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
+    let text = post_chat(
+        &gw,
+        &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
                       "temperature": 0.0,
                       "messages": [{"role": "user", "content": "What is the capital of France?"}]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let c = chunks(&text);
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let c = sse_chunks(&text);
     assert_eq!(c[0]["choices"][0]["delta"]["role"], "assistant");
     let content = content_of(&c);
     assert!(
@@ -122,12 +97,11 @@ async fn bedrock_expired_token_keeps_its_class_through_the_host() {
         AWS_PARAMS,
         &replay,
     );
-    let r = switchyard_e2e::http_client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_chat(
+        &gw,
+        &json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 401);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["type"], "authentication_error");
@@ -157,19 +131,16 @@ async fn azure_stream_with_the_prompt_filter_chunk_starts_with_the_role() {
         "api_key: azure-e2e-key\napi_version: 2024-12-01-preview\n",
         &replay,
     );
-    let text = switchyard_e2e::http_client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(
-            &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
+    let text = post_chat(
+        &gw,
+        &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
                       "messages": [{"role": "user", "content": "Say hello"}]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let c = chunks(&text);
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let c = sse_chunks(&text);
     // The upstream's first event (choices: [], prompt_filter_results) is not the client's.
     assert_eq!(c[0]["choices"][0]["delta"]["role"], "assistant", "{text}");
     assert_eq!(c[0]["prompt_filter_results"][0]["prompt_index"], 0);
@@ -201,12 +172,7 @@ async fn azure_deployment_not_found_keeps_its_class_through_the_host() {
         "api_key: azure-e2e-key\napi_version: 2024-02-01\n",
         &replay,
     );
-    let r = switchyard_e2e::http_client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "messages": [{"role": "user", "content": "Count r's in strawberry"}], "reasoning_effort": "low"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_chat(&gw, &json!({"model": "claude", "messages": [{"role": "user", "content": "Count r's in strawberry"}], "reasoning_effort": "low"})).await;
     assert_eq!(r.status(), 404);
     let e: Value = r.json().await.unwrap();
     assert!(e["error"]["message"]
@@ -233,17 +199,15 @@ async fn azure_entra_id_client_credentials_through_the_hosts_auth_step() {
         ),
         &switchyard_e2e::target_dir(),
     );
-    let client = switchyard_e2e::http_client();
     for _ in 0..2 {
-        let r: Value = client
-            .post(gw.url("/v1/chat/completions"))
-            .json(&json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = post_chat(
+            &gw,
+            &json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
         assert_eq!(
             r["choices"][0]["message"]["content"],
             "Hello from upstream to gpt-4o"

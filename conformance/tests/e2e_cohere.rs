@@ -4,27 +4,11 @@
 
 mod common;
 
-use common::{gateway_with_params, recorded_answer};
+use common::{content_of, gateway_with_params, post_chat, recorded_answer, sse_chunks};
 use serde_json::{json, Value};
 use switchyard_e2e::upstream::Replay;
 
 const KEY: &str = "api_key: co-e2e\n";
-
-/// The `data:` payloads of an SSE body, `[DONE]` left out.
-fn sse_chunks(text: &str) -> Vec<Value> {
-    text.split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
-        .collect()
-}
-
-fn content_of(chunks: &[Value]) -> String {
-    chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cohere_through_the_host_non_stream_and_stream() {
@@ -39,15 +23,9 @@ async fn cohere_through_the_host_non_stream_and_stream() {
         KEY,
         &replay,
     );
-    let client = switchyard_e2e::http_client();
 
-    let r: Value = client
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "temperature": 0.3, "top_p": 0.9,
-                      "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "I'm Pickle Rick"}]}))
-        .send()
-        .await
-        .unwrap()
+    let r: Value = post_chat(&gw, &json!({"model": "claude", "temperature": 0.3, "top_p": 0.9,
+                      "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "I'm Pickle Rick"}]})).await
         .json()
         .await
         .unwrap();
@@ -70,18 +48,15 @@ async fn cohere_through_the_host_non_stream_and_stream() {
     assert_eq!(sent.body["p"], 0.9);
     assert!(sent.body.get("top_p").is_none());
 
-    let text = client
-        .post(gw.url("/v1/chat/completions"))
-        .json(
-            &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
+    let text = post_chat(
+        &gw,
+        &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
                       "messages": [{"role": "user", "content": "I'm Pickle Rick"}]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     let chunks = sse_chunks(&text);
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let content = content_of(&chunks);
@@ -118,13 +93,8 @@ async fn cohere_stream_with_tool_calls_through_the_host() {
     );
     let tools = json!([{"type": "function", "function": {"name": "Person", "description": "",
         "parameters": {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}}}]);
-    let text = switchyard_e2e::http_client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "stream": true, "temperature": 0.0, "tools": tools, "tool_choice": "required",
-                      "messages": [{"role": "user", "content": "Erick, 27 years old"}]}))
-        .send()
-        .await
-        .unwrap()
+    let text = post_chat(&gw, &json!({"model": "claude", "stream": true, "temperature": 0.0, "tools": tools, "tool_choice": "required",
+                      "messages": [{"role": "user", "content": "Erick, 27 years old"}]})).await
         .text()
         .await
         .unwrap();
@@ -176,13 +146,8 @@ async fn cohere_reasoning_gzip_embeddings_and_error_through_the_host() {
     );
     let client = switchyard_e2e::http_client();
 
-    let r: Value = client
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "reasoning_effort": "low",
-                      "messages": [{"role": "user", "content": "Weather in the 2nd largest city of Japan?"}]}))
-        .send()
-        .await
-        .unwrap()
+    let r: Value = post_chat(&gw, &json!({"model": "claude", "reasoning_effort": "low",
+                      "messages": [{"role": "user", "content": "Weather in the 2nd largest city of Japan?"}]})).await
         .json()
         .await
         .unwrap();

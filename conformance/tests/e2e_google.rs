@@ -6,25 +6,9 @@
 
 mod common;
 
-use common::{gateway_with_params, recorded_answer};
+use common::{content_of, gateway_with_params, post_chat, recorded_answer, sse_chunks};
 use serde_json::{json, Value};
 use switchyard_e2e::upstream::{Canned, Replay};
-
-/// The `data:` payloads of an SSE body, `[DONE]` left out.
-fn sse_chunks(text: &str) -> Vec<Value> {
-    text.split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
-        .collect()
-}
-
-fn content_of(chunks: &[Value]) -> String {
-    chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gemini_through_the_host_non_stream_and_stream() {
@@ -39,14 +23,8 @@ async fn gemini_through_the_host_non_stream_and_stream() {
         "api_key: gm-e2e\n",
         &replay,
     );
-    let client = switchyard_e2e::http_client();
 
-    let r: Value = client
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "stop": ["Paris"], "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}]}))
-        .send()
-        .await
-        .unwrap()
+    let r: Value = post_chat(&gw, &json!({"model": "claude", "stop": ["Paris"], "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}]})).await
         .json()
         .await
         .unwrap();
@@ -69,18 +47,15 @@ async fn gemini_through_the_host_non_stream_and_stream() {
     );
     assert_eq!(sent.body["contents"][0]["role"], "user");
 
-    let text = client
-        .post(gw.url("/v1/chat/completions"))
-        .json(
-            &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
+    let text = post_chat(
+        &gw,
+        &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
                       "messages": [{"role": "user", "content": "What is the capital of France?"}]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     let chunks = sse_chunks(&text);
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     assert_eq!(content_of(&chunks), "The capital of France is Paris.\n");
@@ -106,12 +81,11 @@ async fn gemini_invalid_key_is_a_401_through_the_host() {
         "api_key: gm-bad-e2e\n",
         &replay,
     );
-    let r = switchyard_e2e::http_client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_chat(
+        &gw,
+        &json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 401);
     let e: Value = r.json().await.unwrap();
     assert!(e["error"]["message"]
@@ -160,14 +134,8 @@ async fn vertex_ai_service_account_token_then_non_stream_and_stream() {
         ),
         &replay,
     );
-    let client = switchyard_e2e::http_client();
 
-    let r: Value = client
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "messages": [{"role": "user", "content": "What is the capital of France?"}]}))
-        .send()
-        .await
-        .unwrap()
+    let r: Value = post_chat(&gw, &json!({"model": "claude", "messages": [{"role": "user", "content": "What is the capital of France?"}]})).await
         .json()
         .await
         .unwrap();
@@ -195,18 +163,15 @@ async fn vertex_ai_service_account_token_then_non_stream_and_stream() {
     assert_eq!(chat.header("authorization"), Some("Bearer ya29.e2e-token"));
     assert_eq!(chat.header("x-goog-api-key"), None);
 
-    let text = client
-        .post(gw.url("/v1/chat/completions"))
-        .json(
-            &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
+    let text = post_chat(
+        &gw,
+        &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
                       "messages": [{"role": "user", "content": "Reply with exactly: OK"}]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     let chunks = sse_chunks(&text);
     assert_eq!(content_of(&chunks), "OK");
     let usage = &chunks.last().unwrap()["usage"];

@@ -3,18 +3,9 @@
 
 mod common;
 
-use common::{gateway_with_params, recorded_answer};
+use common::{gateway_with_params, post_chat, recorded_answer, sse_chunks};
 use serde_json::{json, Value};
 use switchyard_e2e::upstream::Replay;
-
-/// The `data:` payloads of an SSE body, `[DONE]` left out.
-fn sse_chunks(text: &str) -> Vec<Value> {
-    text.split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ollama_through_the_host_non_stream_and_ndjson_stream() {
@@ -30,16 +21,10 @@ async fn ollama_through_the_host_non_stream_and_ndjson_stream() {
         "",
         &replay,
     );
-    let client = switchyard_e2e::http_client();
 
-    let r: Value = client
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "max_tokens": 200,
+    let r: Value = post_chat(&gw, &json!({"model": "claude", "max_tokens": 200,
                       "messages": [{"role": "system", "content": "Be funny."},
-                                   {"role": "user", "content": "Tell me a joke about OpenTelemetry"}]}))
-        .send()
-        .await
-        .unwrap()
+                                   {"role": "user", "content": "Tell me a joke about OpenTelemetry"}]})).await
         .json()
         .await
         .unwrap();
@@ -63,15 +48,8 @@ async fn ollama_through_the_host_non_stream_and_ndjson_stream() {
         json!({"role": "system", "content": "Be funny."})
     );
 
-    let text = client
-        .post(gw.url("/v1/chat/completions"))
-        .json(
-            &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
-                      "messages": [{"role": "user", "content": "Tell me a joke about OpenTelemetry"}]}),
-        )
-        .send()
-        .await
-        .unwrap()
+    let text = post_chat(&gw, &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "Tell me a joke about OpenTelemetry"}]})).await
         .text()
         .await
         .unwrap();
@@ -111,12 +89,7 @@ async fn ollama_model_not_found_keeps_its_class_through_the_host() {
         "",
         &replay,
     );
-    let r = switchyard_e2e::http_client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "messages": [{"role": "user", "content": "Why is the sky blue?"}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_chat(&gw, &json!({"model": "claude", "messages": [{"role": "user", "content": "Why is the sky blue?"}]})).await;
     assert_eq!(r.status(), 404);
     let e: Value = r.json().await.unwrap();
     assert!(

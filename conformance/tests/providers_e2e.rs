@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{gateway_for, gateway_with_base, recorded_answer};
+use common::{gateway_for, gateway_with_base, post_chat, recorded_answer, sse_chunks};
 use serde_json::{json, Value};
 use switchyard_e2e::upstream::Replay;
 
@@ -15,14 +15,8 @@ async fn anthropic_through_the_host_non_stream_and_stream() {
     ])
     .await;
     let gw = gateway_for("anthropic/claude-haiku-4-5", &replay).await;
-    let client = switchyard_e2e::http_client();
 
-    let r: Value = client
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}]}))
-        .send()
-        .await
-        .unwrap()
+    let r: Value = post_chat(&gw, &json!({"model": "claude", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}]})).await
         .json()
         .await
         .unwrap();
@@ -38,24 +32,16 @@ async fn anthropic_through_the_host_non_stream_and_stream() {
     assert_eq!(sent.body["system"], "Be brief.");
     assert_eq!(sent.body["model"], "claude-haiku-4-5");
 
-    let text = client
-        .post(gw.url("/v1/chat/completions"))
-        .json(
-            &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
+    let text = post_chat(
+        &gw,
+        &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
                       "messages": [{"role": "user", "content": "Say just hello"}]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let chunks: Vec<Value> = text
-        .split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let chunks: Vec<Value> = sse_chunks(&text);
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let content: String = chunks
         .iter()
@@ -74,12 +60,11 @@ async fn anthropic_error_keeps_its_class_through_the_host() {
     )])
     .await;
     let gw = gateway_for("anthropic/claude-3-opus-20240229", &replay).await;
-    let r = switchyard_e2e::http_client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_chat(
+        &gw,
+        &json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 401);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["type"], "authentication_error");
@@ -102,13 +87,8 @@ async fn groq_stream_with_x_groq_usage_through_the_host() {
         &format!("http://{}/openai/v1", replay.addr),
         &replay,
     );
-    let text = switchyard_e2e::http_client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
-                      "messages": [{"role": "user", "content": "Tell me a joke about OpenTelemetry"}]}))
-        .send()
-        .await
-        .unwrap()
+    let text = post_chat(&gw, &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "Tell me a joke about OpenTelemetry"}]})).await
         .text()
         .await
         .unwrap();

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use serde_json::Value;
 use switchyard_conformance::default_fixtures_dir;
 use switchyard_conformance::recorded::read_recording;
 use switchyard_e2e::process::RunningGateway;
@@ -66,4 +67,31 @@ pub fn gateway_with_params(
         yaml.push('\n');
     }
     RunningGateway::start(&yaml, &target_dir())
+}
+
+/// The `data:` payloads of an SSE body, `[DONE]` left out.
+pub fn sse_chunks(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .collect()
+}
+
+/// The text content the chunks of a chat stream carry, joined.
+pub fn content_of(chunks: &[Value]) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect()
+}
+
+/// `POST /v1/chat/completions` with `body` to a gateway.
+pub async fn post_chat(gw: &RunningGateway, body: &Value) -> reqwest::Response {
+    switchyard_e2e::http_client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
 }
