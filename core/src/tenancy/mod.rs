@@ -135,7 +135,7 @@ impl SharedAdmission {
             budgets: budgets.clone(),
             levels: levels
                 .iter()
-                .map(|l| (l.shared_id.clone(), l.window_start))
+                .map(|l| (l.shared_id(), l.window_start))
                 .collect(),
             reserved,
         }
@@ -204,6 +204,33 @@ pub(crate) struct Tenancy {
     /// Limits and budgets shared with the other replicas, when there is a shared state.
     shared: Option<Arc<SharedBudgets>>,
     budget_fail_mode: BudgetFailMode,
+    /// Key hashes the database did not have, and when that was found.
+    missing: std::sync::Mutex<MissingKeys>,
+}
+
+/// Recently missing key hashes, forgotten after `MISSING_KEY_TTL_MS`; at most
+/// `MISSING_KEY_LIMIT` (expired ones are dropped first; past it, misses are not remembered).
+#[derive(Debug, Default)]
+struct MissingKeys(HashMap<String, i64>);
+
+const MISSING_KEY_TTL_MS: i64 = 1_000;
+const MISSING_KEY_LIMIT: usize = 10_000;
+
+impl MissingKeys {
+    fn contains(&self, hash: &str, now_ms: i64) -> bool {
+        self.0
+            .get(hash)
+            .is_some_and(|at| now_ms - at < MISSING_KEY_TTL_MS)
+    }
+
+    fn remember(&mut self, hash: &str, now_ms: i64) {
+        if self.0.len() >= MISSING_KEY_LIMIT {
+            self.0.retain(|_, at| now_ms - *at < MISSING_KEY_TTL_MS);
+        }
+        if self.0.len() < MISSING_KEY_LIMIT {
+            self.0.insert(hash.to_owned(), now_ms);
+        }
+    }
 }
 
 impl std::fmt::Debug for Tenancy {
@@ -267,6 +294,7 @@ impl Tenancy {
             access_groups,
             shared: shared.clone().map(SharedBudgets::start),
             budget_fail_mode,
+            missing: std::sync::Mutex::new(MissingKeys::default()),
         });
         if let Some(shared) = shared {
             // Another replica changed a key, user or team: read it again.
@@ -395,7 +423,19 @@ impl Tenancy {
         if let Some(k) = self.key_by_hash(hash) {
             return Some(k);
         }
-        let row = self.store.load_one(Table::Keys, hash).await.ok()??;
+        // Only a shared database can hold keys this process has not seen; a key found missing
+        // there is not asked for again for a second (a flood of wrong keys is not a flood of
+        // queries).
+        if self.store.kind() != "postgres" || self.recently_missing(hash) {
+            return None;
+        }
+        let Some(row) = self.store.load_one(Table::Keys, hash).await.ok().flatten() else {
+            self.missing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remember(hash, self.now_ms());
+            return None;
+        };
         let record: KeyRecord = serde_json::from_value(row.data).unwrap_or_default();
         for (table, id) in [
             (Table::Users, record.user_id.clone()),
@@ -418,6 +458,13 @@ impl Tenancy {
                 .or_insert(entity)
                 .clone(),
         )
+    }
+
+    fn recently_missing(&self, hash: &str) -> bool {
+        self.missing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(hash, self.now_ms())
     }
 
     /// Authenticates a presented virtual key.
@@ -613,7 +660,7 @@ impl Tenancy {
                 name: format!("key (for model '{model_group}')"),
                 table: None,
                 id: principal.key.id.clone(),
-                shared_id: format!("key:{}:model:{model_group}", principal.key.id),
+                model_group: Some(model_group.to_owned()),
                 limiter: Arc::new(Limiter::default()),
                 budget: b.clone(),
                 rpm: None,
@@ -653,7 +700,7 @@ impl Tenancy {
         let mut shared: Vec<BudgetLevel> = levels
             .iter()
             .map(|l| BudgetLevel {
-                id: l.shared_id.clone(),
+                id: l.shared_id(),
                 rpm: l.rpm,
                 tpm: l.tpm,
                 max: l.max,
@@ -790,8 +837,8 @@ struct Level {
     /// Where its spend is stored (none for a key's per-model budget).
     table: Option<Table>,
     id: String,
-    /// Its name in the shared state.
-    shared_id: String,
+    /// The model group of a key's per-model budget.
+    model_group: Option<String>,
     limiter: Arc<Limiter>,
     budget: Arc<Budget>,
     rpm: Option<u64>,
@@ -804,13 +851,21 @@ struct Level {
 }
 
 impl Level {
-    /// A key's, user's or team's level: named `key`/`user`/`team`, `<name>:<id>` when shared.
+    /// Its name in the shared state (built only when there is one).
+    fn shared_id(&self) -> String {
+        match &self.model_group {
+            Some(group) => format!("key:{}:model:{group}", self.id),
+            None => format!("{}:{}", self.name, self.id),
+        }
+    }
+
+    /// A key's, user's or team's level, named `key`, `user` or `team`.
     fn of<R>(name: &str, table: Table, e: &Entity<R>, common: &records::Common) -> Level {
         Level {
             name: name.to_owned(),
             table: Some(table),
             id: e.id.clone(),
-            shared_id: format!("{name}:{}", e.id),
+            model_group: None,
             limiter: e.limiter.clone(),
             budget: e.budget.clone(),
             rpm: common.rpm_limit,
@@ -907,5 +962,25 @@ async fn write_spend(store: Store, mut rx: mpsc::UnboundedReceiver<SpendMsg>) {
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_key_is_remembered_for_a_second_and_the_memory_is_bounded() {
+        let mut m = MissingKeys::default();
+        m.remember("h", 1_000);
+        assert!(m.contains("h", 1_999));
+        assert!(!m.contains("h", 2_000), "asked again after a second");
+        for i in 0..MISSING_KEY_LIMIT + 10 {
+            m.remember(&i.to_string(), 5_000);
+        }
+        assert_eq!(m.0.len(), MISSING_KEY_LIMIT);
+        m.remember("late", 6_000);
+        assert!(m.contains("late", 6_000), "expired entries made room");
+        assert!(m.0.len() <= MISSING_KEY_LIMIT);
     }
 }
