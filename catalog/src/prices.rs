@@ -437,6 +437,7 @@ mod tests {
             cached_tokens: 400,
             cache_write_tokens: 100,
             reasoning_tokens: 50,
+            ..Default::default()
         };
         // 500 × 3 + 400 × 0.3 + 100 × 3.75 µ$ = 1995 µ$; 150 × 15 + 50 × 15 µ$ = 3000 µ$.
         let cost = claude_like().cost_breakdown(&usage);

@@ -51,6 +51,7 @@ fn usage() -> impl Strategy<Value = Usage> {
                 cached_tokens: cached,
                 cache_write_tokens: cache_write.min(prompt - cached),
                 reasoning_tokens: reasoning,
+                ..Default::default()
             }
         })
 }
@@ -64,6 +65,7 @@ fn any_usage() -> impl Strategy<Value = Usage> {
         cached_tokens: r,
         cache_write_tokens: w,
         reasoning_tokens: z,
+        ..Default::default()
     })
 }
 
@@ -75,6 +77,7 @@ fn add(a: &Usage, b: &Usage) -> Usage {
         cached_tokens: a.cached_tokens + b.cached_tokens,
         cache_write_tokens: a.cache_write_tokens + b.cache_write_tokens,
         reasoning_tokens: a.reasoning_tokens + b.reasoning_tokens,
+        ..Default::default()
     }
 }
 

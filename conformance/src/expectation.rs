@@ -165,6 +165,12 @@ pub struct Case {
     /// the `x-switchyard-endpoint` pseudo-header on the response head, as from the host.
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// The request context's `content_type` (a multipart body's, on `audio_transcriptions`).
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// The request context's `passthrough` (method and path) on the `passthrough` endpoint.
+    #[serde(default)]
+    pub passthrough: Option<switchyard_plugin_sdk::Passthrough>,
     /// The request context's clock (default 1,700,000,000,000): fixed per case so request
     /// signatures can be compared (a recording's `X-Amz-Date`, say).
     #[serde(default)]

@@ -512,6 +512,8 @@ fn run_case(
         include_usage,
         drop_params: false,
         auth_token: None,
+        content_type: case.content_type.clone(),
+        passthrough: case.passthrough.clone(),
     };
     let deployment_value = if case.deployment.is_null() {
         json!({})

@@ -52,6 +52,10 @@ pub(crate) struct ChatRequest {
     pub client_credentials: ClientCredentials,
     /// The client's body, untouched.
     pub body: Bytes,
+    /// The client's content type when the body is not JSON (multipart audio uploads).
+    pub content_type: Option<String>,
+    /// Method and path of a provider pass-through request.
+    pub passthrough: Option<switchyard_plugin_sdk::Passthrough>,
 }
 
 /// A successful answer.
@@ -435,6 +439,8 @@ impl Engine {
             include_usage: request.include_usage,
             drop_params,
             auth_token,
+            content_type: request.content_type.clone(),
+            passthrough: request.passthrough.clone(),
         };
         let overridden = client_override_instance(&deployment, &request.client_credentials)?;
         let instance = overridden.as_ref().unwrap_or(&deployment.instance);

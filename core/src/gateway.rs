@@ -889,6 +889,8 @@ impl Gateway {
                 .and_then(|t| Duration::try_from_secs_f64(t).ok()),
             client_credentials: head.client_credentials,
             body,
+            content_type: None,
+            passthrough: None,
         };
         // A saturated group serves waiting keys in turn.
         let permit = match live.queues.get(&labels.model_group) {

@@ -51,7 +51,7 @@ pub struct FfiError {
 #[repr(C)]
 #[derive(StableAbi, Debug)]
 pub struct FfiRequestInput<'a> {
-    /// Endpoint id: `chat` for `/v1/chat/completions` (more in later metadata versions).
+    /// Endpoint id (see [`crate::endpoint`]): `chat` for `/v1/chat/completions`, ...
     pub endpoint: RStr<'a>,
     /// The client's request body as received (OpenAI JSON), untouched.
     pub body: RSlice<'a, u8>,

@@ -26,8 +26,8 @@ mod types;
 pub use authoring::{plugin_module, Plugin, Provider, RequestIn, StreamDecoder};
 pub use types::{
     AuthAction, AuthInput, AuthResponse, DeploymentConfig, ErrorKind, Header, ModelInfo,
-    ParsedResponse, PluginMetadata, ProviderError, RequestContext, ResponseHead, ResponseInfo,
-    SimulatedEnd, SimulatedExchange, StreamOutput, UpstreamRequest, Usage,
+    ParsedResponse, Passthrough, PluginMetadata, ProviderError, RequestContext, ResponseHead,
+    ResponseInfo, SimulatedEnd, SimulatedExchange, StreamOutput, UpstreamRequest, Usage,
 };
 
 /// The ABI epoch this SDK builds plugins for. Hosts refuse plugins of any other epoch.
@@ -37,6 +37,35 @@ pub const ABI_EPOCH: u32 = 1;
 /// the endpoint id of the request (`chat`, `embeddings`, `completions`), so a plugin serving
 /// several endpoints knows what it is reading. Absent means `chat` (hosts before it).
 pub const ENDPOINT_HEADER: &str = "x-switchyard-endpoint";
+
+/// Endpoint ids: what a request is, in [`abi::FfiRequestInput::endpoint`], in
+/// [`ENDPOINT_HEADER`] and in [`PluginMetadata::endpoints`] (what a plugin serves). A plugin
+/// refuses an endpoint it does not serve with an `invalid_request` error; the host routes each
+/// request only to deployments whose plugin declares its endpoint (or translates it, see
+/// `docs/plugins.md`). New ids are added within the epoch: they are strings, not layout.
+pub mod endpoint {
+    /// `/v1/chat/completions` (OpenAI JSON in, OpenAI chat out).
+    pub const CHAT: &str = "chat";
+    /// `/v1/embeddings`.
+    pub const EMBEDDINGS: &str = "embeddings";
+    /// `/v1/completions` (legacy text completions).
+    pub const COMPLETIONS: &str = "completions";
+    /// `/v1/messages` natively (Anthropic Messages JSON in and out, Anthropic SSE events).
+    pub const MESSAGES: &str = "messages";
+    /// `/v1/responses` natively (OpenAI Responses JSON in and out, Responses SSE events).
+    pub const RESPONSES: &str = "responses";
+    /// `/v1/rerank` (Cohere's shape in and out).
+    pub const RERANK: &str = "rerank";
+    /// `/v1/images/generations`.
+    pub const IMAGES: &str = "images";
+    /// `/v1/audio/transcriptions` (the body is the client's multipart form, see
+    /// [`crate::RequestContext::content_type`]).
+    pub const AUDIO_TRANSCRIPTIONS: &str = "audio_transcriptions";
+    /// `/v1/audio/speech` (JSON in, audio bytes out with [`crate::ResponseInfo::content_type`]).
+    pub const AUDIO_SPEECH: &str = "audio_speech";
+    /// Provider pass-through routes (see [`crate::Passthrough`]): the body is forwarded as is.
+    pub const PASSTHROUGH: &str = "passthrough";
+}
 
 /// Version of this SDK crate, recorded in every plugin's metadata.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

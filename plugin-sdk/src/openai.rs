@@ -168,6 +168,7 @@ pub fn usage_from_json(usage: &Value) -> Option<Usage> {
         cached_tokens: cached,
         cache_write_tokens: cache_write,
         reasoning_tokens: reasoning,
+        ..Usage::default()
     })
 }
 
@@ -307,6 +308,7 @@ impl ChatView {
             usage,
             finish_reason,
             model,
+            content_type: None,
         }
     }
 }
@@ -418,6 +420,7 @@ pub fn usage_with_cache(input: u64, cache_read: u64, cache_write: u64, output: u
         cached_tokens: cache_read,
         cache_write_tokens: cache_write,
         reasoning_tokens: 0,
+        ..Usage::default()
     }
 }
 
@@ -482,6 +485,7 @@ pub fn parse_embeddings_response(
             usage: view.usage.as_ref().and_then(usage_from_json),
             finish_reason: None,
             model: view.model.and_then(|m| m.as_str().map(str::to_owned)),
+            content_type: None,
         },
     })
 }

@@ -288,6 +288,22 @@ pub struct Usage {
     pub cache_write_tokens: u64,
     /// Completion tokens spent on reasoning.
     pub reasoning_tokens: u64,
+    /// Images generated (`/v1/images/generations`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub images: u64,
+    /// Audio transcribed, in milliseconds (`/v1/audio/transcriptions`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub audio_input_ms: u64,
+    /// Characters turned into speech (`/v1/audio/speech`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub input_characters: u64,
+    /// Queries billed (rerank search units).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub queries: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Side data about a response, for metrics, cost and logs.
@@ -301,6 +317,10 @@ pub struct ResponseInfo {
     /// The model name the upstream reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Content type of a non-JSON answer (`audio/mpeg` from `/v1/audio/speech`, `text/plain`
+    /// from a transcription in `text` format); `None` means `application/json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
 }
 
 impl ResponseInfo {
@@ -315,10 +335,16 @@ impl ResponseInfo {
         if other.model.is_some() {
             self.model = other.model;
         }
+        if other.content_type.is_some() {
+            self.content_type = other.content_type;
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.usage.is_none() && self.finish_reason.is_none() && self.model.is_none()
+        self.usage.is_none()
+            && self.finish_reason.is_none()
+            && self.model.is_none()
+            && self.content_type.is_none()
     }
 }
 
@@ -371,6 +397,25 @@ pub struct RequestContext {
     /// A bearer token obtained through `auth_step`, when the provider uses one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_token: Option<String>,
+    /// The client's `Content-Type` when the body is not JSON (`multipart/form-data; boundary=…`
+    /// on `audio_transcriptions`); the plugin forwards it with the body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// On the `passthrough` endpoint: the client's method and the path after the provider's
+    /// route prefix (`/v1/messages?beta=true` for `POST /anthropic/v1/messages?beta=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passthrough: Option<Passthrough>,
+}
+
+/// A provider pass-through request (`/anthropic/*`, `/gemini/*`, `/openai/*`): the plugin
+/// sends the client's body unchanged to `<api_base><path>` with the deployment's credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Passthrough {
+    /// HTTP method, upper case.
+    pub method: String,
+    /// Path and query after the route prefix, starting with `/`.
+    pub path: String,
 }
 
 /// Configuration of one deployment, handed to `instantiate`.

@@ -105,6 +105,7 @@ pub(crate) fn translate(body: &[u8]) -> Result<ParsedResponse, ProviderError> {
             usage: Some(usage),
             finish_reason: Some(finish.to_owned()),
             model: (!model.is_empty()).then_some(model),
+            ..Default::default()
         },
     })
 }

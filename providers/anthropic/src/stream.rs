@@ -173,6 +173,7 @@ impl MessagesStreamDecoder {
                 .then(|| self.current_usage()),
             finish_reason: self.finish.map(str::to_owned),
             model: (!self.model.is_empty()).then(|| self.model.clone()),
+            ..Default::default()
         });
     }
 }

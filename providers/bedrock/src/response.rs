@@ -130,6 +130,7 @@ pub(crate) fn translate(
             usage: Some(usage),
             finish_reason: Some(finish.to_owned()),
             model: Some(model.to_owned()),
+            ..Default::default()
         },
     })
 }

@@ -281,6 +281,7 @@ impl ConverseStreamDecoder {
             usage: self.usage,
             finish_reason: self.finish.map(str::to_owned),
             model: Some(self.model.clone()),
+            ..Default::default()
         });
     }
 }

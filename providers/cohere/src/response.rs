@@ -48,6 +48,7 @@ pub(crate) fn usage_from(u: &Value) -> Option<Usage> {
         cached_tokens: cached,
         cache_write_tokens: 0,
         reasoning_tokens: 0,
+        ..Default::default()
     })
 }
 
@@ -144,6 +145,7 @@ pub(crate) fn translate_chat(body: &[u8], model: &str) -> Result<ParsedResponse,
             usage: Some(usage),
             finish_reason: Some(finish.to_owned()),
             model: Some(model.to_owned()),
+            ..Default::default()
         },
     })
 }
@@ -210,6 +212,7 @@ pub(crate) fn translate_embed(body: &[u8], model: &str) -> Result<ParsedResponse
             usage: Some(usage),
             finish_reason: None,
             model: Some(model.to_owned()),
+            ..Default::default()
         },
     })
 }

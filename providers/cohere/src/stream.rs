@@ -245,6 +245,7 @@ impl ChatStreamDecoder {
             usage: self.usage,
             finish_reason: self.finish.map(str::to_owned),
             model: Some(self.model.clone()),
+            ..Default::default()
         });
     }
 }

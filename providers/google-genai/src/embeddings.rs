@@ -164,6 +164,7 @@ fn parsed(model: &str, out: Value, prompt_tokens: u64) -> ParsedResponse {
             }),
             finish_reason: None,
             model: (!model.is_empty()).then(|| model.to_owned()),
+            ..Default::default()
         },
     }
 }

@@ -56,6 +56,7 @@ pub fn usage_from(meta: &Value) -> Usage {
         cached_tokens: n("cachedContentTokenCount"),
         cache_write_tokens: 0,
         reasoning_tokens: reasoning,
+        ..Default::default()
     }
 }
 
@@ -259,6 +260,7 @@ pub fn parse_chat(provider: &str, body: &[u8]) -> Result<ParsedResponse, Provide
             usage,
             finish_reason: first_finish,
             model: (!model.is_empty()).then_some(model),
+            ..Default::default()
         },
     })
 }

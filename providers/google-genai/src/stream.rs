@@ -215,6 +215,7 @@ impl GenerateStreamDecoder {
             usage: self.usage,
             finish_reason: self.finish.clone(),
             model: (!self.model.is_empty()).then(|| self.model.clone()),
+            ..Default::default()
         });
     }
 
@@ -588,6 +589,7 @@ impl StreamDecoder for GenerateStreamDecoder {
             usage: self.usage,
             finish_reason: self.finish.clone(),
             model: (!self.model.is_empty()).then(|| self.model.clone()),
+            ..Default::default()
         });
     }
 }

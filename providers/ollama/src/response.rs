@@ -305,6 +305,7 @@ fn parsed(out: Value, usage: Usage, finish: Option<&str>, model: &str) -> Parsed
             usage: Some(usage),
             finish_reason: finish.map(str::to_owned),
             model: (!model.is_empty()).then(|| model.to_owned()),
+            ..Default::default()
         },
     }
 }

@@ -234,6 +234,7 @@ impl NdjsonStreamDecoder {
             usage: Some(usage),
             finish_reason: Some(finish.to_owned()),
             model: None,
+            ..Default::default()
         });
         self.end();
     }
