@@ -41,7 +41,7 @@ use crate::usd::Usd;
 pub(crate) const FILE: &str = include_str!("../data/catalog.json");
 
 /// The columns of a row of `data/catalog.json`.
-pub(crate) const COLUMNS: [&str; 10] = [
+pub(crate) const COLUMNS: [&str; 14] = [
     "key",
     "provider",
     "mode",
@@ -52,6 +52,10 @@ pub(crate) const COLUMNS: [&str; 10] = [
     "cache_read_input_token_cost",
     "cache_creation_input_token_cost",
     "output_cost_per_reasoning_token",
+    "input_cost_per_query",
+    "input_cost_per_second",
+    "input_cost_per_character",
+    "output_cost_per_image",
 ];
 
 /// Where the bundled data comes from; ships wherever the catalog does.
@@ -102,13 +106,17 @@ impl CatalogEntry {
     }
 }
 
-/// A row of the file: key, provider, mode, limits, the five prices as decimal text.
+/// A row of the file: key, provider, mode, limits, the nine prices as decimal text.
 pub(crate) type Row = (
     String,
     String,
     Option<String>,
     Option<u64>,
     Option<u64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -142,7 +150,22 @@ pub(crate) fn parse(text: &str) -> Result<Vec<CatalogEntry>, String> {
         .models
         .into_iter()
         .map(
-            |(key, provider, mode, max_in, max_out, input, output, read, write, reasoning)| {
+            |(
+                key,
+                provider,
+                mode,
+                max_in,
+                max_out,
+                input,
+                output,
+                read,
+                write,
+                reasoning,
+                query,
+                second,
+                character,
+                image,
+            )| {
                 let price = |text: Option<String>| -> Result<Option<Usd>, String> {
                     text.map(|t| Usd::parse(&t).map_err(|e| format!("{key}: {e}")))
                         .transpose()
@@ -154,6 +177,10 @@ pub(crate) fn parse(text: &str) -> Result<Vec<CatalogEntry>, String> {
                         cache_read_input_token_cost: price(read)?,
                         cache_creation_input_token_cost: price(write)?,
                         output_cost_per_reasoning_token: price(reasoning)?,
+                        input_cost_per_query: price(query)?,
+                        input_cost_per_second: price(second)?,
+                        input_cost_per_character: price(character)?,
+                        output_cost_per_image: price(image)?,
                     },
                     key: key.into(),
                     provider: provider.into(),

@@ -128,23 +128,36 @@ pub fn generate(
             skipped += 1;
             continue;
         };
+        let mode = text("mode")?;
+        // An image model's completion tokens are image tokens (gpt-image-1 reports them so);
+        // the source prices them under their own name only.
+        let mut output = price("output_cost_per_token")?;
+        if output.is_none() && mode.as_deref() == Some("image_generation") {
+            output = price("output_cost_per_image_token")?;
+        }
         let row: Row = (
             key.clone(),
             provider,
-            text("mode")?,
+            mode,
             tokens("max_input_tokens")?,
             tokens("max_output_tokens")?,
             price("input_cost_per_token")?,
-            price("output_cost_per_token")?,
+            output,
             price("cache_read_input_token_cost")?,
             price("cache_creation_input_token_cost")?,
             price("output_cost_per_reasoning_token")?,
+            price("input_cost_per_query")?,
+            price("input_cost_per_second")?,
+            price("input_cost_per_character")?,
+            price("output_cost_per_image")?,
         );
         let useful = row.3.is_some()
             || row.4.is_some()
-            || [&row.5, &row.6, &row.7, &row.8, &row.9]
-                .iter()
-                .any(|p| p.is_some());
+            || [
+                &row.5, &row.6, &row.7, &row.8, &row.9, &row.10, &row.11, &row.12, &row.13,
+            ]
+            .iter()
+            .any(|p| p.is_some());
         if useful {
             rows.push(row);
         } else {
@@ -182,8 +195,9 @@ pub fn generate(
         ("generator", COMMAND.to_owned()),
         (
             "units",
-            "prices in US dollars per token, exact decimal text (rounded to the picodollar); \
-             limits in tokens; null: not given"
+            "prices in US dollars per token (per query, second of audio, character or image \
+             where the column says so), exact decimal text (rounded to the picodollar); limits \
+             in tokens; null: not given"
                 .to_owned(),
         ),
     ];
@@ -238,24 +252,29 @@ mod tests {
     #[test]
     fn keeps_the_fields_switchyard_uses_as_exact_decimals() {
         let g = generate(SAMPLE, Some("0.0-test")).unwrap();
-        assert_eq!(g.models, 2);
-        assert_eq!(g.skipped, 2);
+        assert_eq!(g.models, 3);
+        assert_eq!(g.skipped, 1);
         assert_eq!(g.rounded_prices, 1);
         assert!(g.text.contains(
-            "\n[\"gpt-x\",\"openai\",\"chat\",128000,16384,\"0.0000025\",\"0.00001\",\"0.00000125\",null,null],\n"
+            "\n[\"gpt-x\",\"openai\",\"chat\",128000,16384,\"0.0000025\",\"0.00001\",\"0.00000125\",null,null,null,null,null,null],\n"
         ), "{}", g.text);
         assert!(g.text.contains(
-            "\n[\"noisy/m\",\"noisy\",\"chat\",null,null,\"0.00000005\",\"0\",null,null,\"0.000003\"]\n"
+            "\n[\"noisy/m\",\"noisy\",\"chat\",null,null,\"0.00000005\",\"0\",null,null,\"0.000003\",null,null,null,null]\n"
         ), "{}", g.text);
         assert!(g.text.contains("LiteLLM 0.0-test"));
         assert!(g.text.contains("\"license\": \"MIT\""));
         assert!(g.text.contains("Copyright (c) 2023 Berri AI"));
         // What the generator writes, the crate reads.
         let entries = crate::bundled::parse(&g.text).unwrap();
-        assert_eq!(entries.len(), 2);
+        assert_eq!(entries.len(), 3);
         assert_eq!(entries[0].key(), "gpt-x");
+        // A model priced per image only is kept: images are billed by the unit.
         assert_eq!(
-            entries[1].prices().output_cost_per_reasoning_token,
+            entries[1].prices().output_cost_per_image,
+            Usd::parse("0.04").ok()
+        );
+        assert_eq!(
+            entries[2].prices().output_cost_per_reasoning_token,
             Usd::parse("0.000003").ok()
         );
     }

@@ -20,16 +20,28 @@ pub struct Prices {
     pub cache_creation_input_token_cost: Option<Usd>,
     /// A completion token spent on reasoning.
     pub output_cost_per_reasoning_token: Option<Usd>,
+    /// A query (a rerank request's search unit).
+    pub input_cost_per_query: Option<Usd>,
+    /// A second of transcribed audio.
+    pub input_cost_per_second: Option<Usd>,
+    /// A character turned into speech.
+    pub input_cost_per_character: Option<Usd>,
+    /// A generated image.
+    pub output_cost_per_image: Option<Usd>,
 }
 
 impl Prices {
     /// The config keys, in field order.
-    pub const KEYS: [&'static str; 5] = [
+    pub const KEYS: [&'static str; 9] = [
         "input_cost_per_token",
         "output_cost_per_token",
         "cache_read_input_token_cost",
         "cache_creation_input_token_cost",
         "output_cost_per_reasoning_token",
+        "input_cost_per_query",
+        "input_cost_per_second",
+        "input_cost_per_character",
+        "output_cost_per_image",
     ];
 
     /// Price by price: `self`'s where it has one, else `fallback`'s.
@@ -49,6 +61,12 @@ impl Prices {
             output_cost_per_reasoning_token: self
                 .output_cost_per_reasoning_token
                 .or(fallback.output_cost_per_reasoning_token),
+            input_cost_per_query: self.input_cost_per_query.or(fallback.input_cost_per_query),
+            input_cost_per_second: self.input_cost_per_second.or(fallback.input_cost_per_second),
+            input_cost_per_character: self
+                .input_cost_per_character
+                .or(fallback.input_cost_per_character),
+            output_cost_per_image: self.output_cost_per_image.or(fallback.output_cost_per_image),
         }
     }
 
@@ -70,7 +88,7 @@ impl Prices {
             output_cost_per_token: read(&info.output_cost_per_token),
             cache_read_input_token_cost: read(&info.cache_read_input_token_cost),
             cache_creation_input_token_cost: read(&info.cache_creation_input_token_cost),
-            output_cost_per_reasoning_token: None,
+            ..Prices::default()
         }
     }
 
@@ -81,6 +99,10 @@ impl Prices {
             "cache_read_input_token_cost" => &mut self.cache_read_input_token_cost,
             "cache_creation_input_token_cost" => &mut self.cache_creation_input_token_cost,
             "output_cost_per_reasoning_token" => &mut self.output_cost_per_reasoning_token,
+            "input_cost_per_query" => &mut self.input_cost_per_query,
+            "input_cost_per_second" => &mut self.input_cost_per_second,
+            "input_cost_per_character" => &mut self.input_cost_per_character,
+            "output_cost_per_image" => &mut self.output_cost_per_image,
             _ => return None,
         })
     }
@@ -111,13 +133,17 @@ pub struct OverrideError {
 }
 
 impl Overrides {
-    /// The keys this reads: the five prices, the two limits and `base_model`.
-    pub const KEYS: [&'static str; 8] = [
+    /// The keys this reads: the prices, the two limits and `base_model`.
+    pub const KEYS: [&'static str; 12] = [
         "input_cost_per_token",
         "output_cost_per_token",
         "cache_read_input_token_cost",
         "cache_creation_input_token_cost",
         "output_cost_per_reasoning_token",
+        "input_cost_per_query",
+        "input_cost_per_second",
+        "input_cost_per_character",
+        "output_cost_per_image",
         "max_input_tokens",
         "max_output_tokens",
         "base_model",
@@ -151,7 +177,7 @@ impl Overrides {
                 Value::Null => None,
                 Value::Number(_) | Value::String(_) => {
                     let usd = <Usd as serde::Deserialize>::deserialize(value)
-                        .map_err(|e| error(format!("not a price in US dollars per token: {e}")))?;
+                        .map_err(|e| error(format!("not a price in US dollars: {e}")))?;
                     if usd.is_negative() {
                         return Err(error(format!("a price cannot be negative ({usd})")));
                     }
@@ -159,7 +185,7 @@ impl Overrides {
                 }
                 other => {
                     return Err(error(format!(
-                        "a price in US dollars per token (a number) was expected, found {other}"
+                        "a price in US dollars (a number) was expected, found {other}"
                     )))
                 }
             };
@@ -266,6 +292,10 @@ pub struct PriceTable {
     cache_read: Usd,
     cache_write: Usd,
     reasoning: Usd,
+    per_query: Usd,
+    per_second: Usd,
+    per_character: Usd,
+    per_image: Usd,
     max_input_tokens: Option<u64>,
     max_output_tokens: Option<u64>,
     catalog_key: Option<&'static str>,
@@ -317,6 +347,10 @@ impl PriceTable {
             cache_read: prices.cache_read_input_token_cost.unwrap_or(input),
             cache_write: prices.cache_creation_input_token_cost.unwrap_or(input),
             reasoning: prices.output_cost_per_reasoning_token.unwrap_or(output),
+            per_query: prices.input_cost_per_query.unwrap_or_default(),
+            per_second: prices.input_cost_per_second.unwrap_or_default(),
+            per_character: prices.input_cost_per_character.unwrap_or_default(),
+            per_image: prices.output_cost_per_image.unwrap_or_default(),
             max_input_tokens: None,
             max_output_tokens: None,
             catalog_key: None,
@@ -347,11 +381,20 @@ impl PriceTable {
         let answer = usage
             .completion_tokens
             .saturating_sub(usage.reasoning_tokens);
+        // Audio is billed by the second, reported in milliseconds: rounded up to the
+        // picodollar so a short clip never costs nothing.
+        let audio_picos = self.per_second.as_picos() * i128::from(usage.audio_input_ms);
+        let audio = Usd::from_picos((audio_picos + 999) / 1000);
         Cost {
             input: self.input * uncached
                 + self.cache_read * usage.cached_tokens
-                + self.cache_write * usage.cache_write_tokens,
-            output: self.output * answer + self.reasoning * usage.reasoning_tokens,
+                + self.cache_write * usage.cache_write_tokens
+                + self.per_query * usage.queries
+                + self.per_character * usage.input_characters
+                + audio,
+            output: self.output * answer
+                + self.reasoning * usage.reasoning_tokens
+                + self.per_image * usage.images,
         }
     }
 
@@ -417,6 +460,46 @@ mod tests {
         Usd::parse(text).unwrap()
     }
 
+    #[test]
+    fn audio_speech_rerank_and_images_are_billed_by_their_units() {
+        let table = |provider: &str, model: &str| {
+            PriceTable::resolve(provider, model, &Overrides::default(), None).unwrap()
+        };
+        // whisper-1: $0.0001 a second; 30.5 s of audio.
+        let audio = Usage {
+            audio_input_ms: 30_500,
+            ..Usage::default()
+        };
+        assert_eq!(table("openai", "whisper-1").cost(&audio), usd("0.00305"));
+        // tts-1: $0.000015 a character.
+        let speech = Usage {
+            input_characters: 1_000,
+            ..Usage::default()
+        };
+        assert_eq!(table("openai", "tts-1").cost(&speech), usd("0.015"));
+        // rerank-english-v3.0: $0.002 a search unit.
+        let rerank = Usage {
+            queries: 3,
+            ..Usage::default()
+        };
+        assert_eq!(table("cohere", "rerank-english-v3.0").cost(&rerank), usd("0.006"));
+        // A configured per-image price.
+        let mut o = Overrides::default();
+        o.apply("output_cost_per_image", &json!(0.04)).unwrap();
+        let images = Usage {
+            images: 2,
+            ..Usage::default()
+        };
+        let priced = PriceTable::resolve("openai", "my-image-model", &o, None).unwrap();
+        assert_eq!(priced.cost(&images), usd("0.08"));
+        // A millisecond of audio still costs something (rounded up to the picodollar).
+        let blip = Usage {
+            audio_input_ms: 1,
+            ..Usage::default()
+        };
+        assert!(!table("openai", "whisper-1").cost(&blip).is_zero());
+    }
+
     fn claude_like() -> PriceTable {
         PriceTable::new(Prices {
             input_cost_per_token: Some(usd("0.000003")),
@@ -424,6 +507,7 @@ mod tests {
             cache_read_input_token_cost: Some(usd("0.0000003")),
             cache_creation_input_token_cost: Some(usd("0.00000375")),
             output_cost_per_reasoning_token: None,
+            ..Default::default()
         })
         .unwrap()
     }

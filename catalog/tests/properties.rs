@@ -23,6 +23,7 @@ fn prices() -> impl Strategy<Value = Prices> {
             cache_read_input_token_cost: r,
             cache_creation_input_token_cost: w,
             output_cost_per_reasoning_token: z,
+            ..Default::default()
         })
 }
 
