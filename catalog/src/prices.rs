@@ -62,11 +62,15 @@ impl Prices {
                 .output_cost_per_reasoning_token
                 .or(fallback.output_cost_per_reasoning_token),
             input_cost_per_query: self.input_cost_per_query.or(fallback.input_cost_per_query),
-            input_cost_per_second: self.input_cost_per_second.or(fallback.input_cost_per_second),
+            input_cost_per_second: self
+                .input_cost_per_second
+                .or(fallback.input_cost_per_second),
             input_cost_per_character: self
                 .input_cost_per_character
                 .or(fallback.input_cost_per_character),
-            output_cost_per_image: self.output_cost_per_image.or(fallback.output_cost_per_image),
+            output_cost_per_image: self
+                .output_cost_per_image
+                .or(fallback.output_cost_per_image),
         }
     }
 
@@ -482,7 +486,10 @@ mod tests {
             queries: 3,
             ..Usage::default()
         };
-        assert_eq!(table("cohere", "rerank-english-v3.0").cost(&rerank), usd("0.006"));
+        assert_eq!(
+            table("cohere", "rerank-english-v3.0").cost(&rerank),
+            usd("0.006")
+        );
         // A configured per-image price.
         let mut o = Overrides::default();
         o.apply("output_cost_per_image", &json!(0.04)).unwrap();

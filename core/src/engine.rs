@@ -56,6 +56,21 @@ pub(crate) struct ChatRequest {
     pub content_type: Option<String>,
     /// Method and path of a provider pass-through request.
     pub passthrough: Option<switchyard_plugin_sdk::Passthrough>,
+    /// The same request for deployments whose plugin does not serve `endpoint` (a Messages
+    /// or Responses request translated to chat), with its endpoint id.
+    pub alternate: Option<(&'static str, Bytes)>,
+    /// Only deployments of this provider may serve it (pass-through routes).
+    pub provider: Option<String>,
+}
+
+impl ChatRequest {
+    /// The endpoint ids a deployment may serve this request on, preferred first.
+    fn endpoints(&self) -> ([&'static str; 2], usize) {
+        match &self.alternate {
+            Some((alt, _)) => ([self.endpoint, alt], 2),
+            None => ([self.endpoint, self.endpoint], 1),
+        }
+    }
 }
 
 /// A successful answer.
@@ -347,6 +362,23 @@ impl Engine {
         &self.group_names
     }
 
+    /// The model group a pass-through request to `provider` goes to: `hint` (the body's
+    /// `model`) when that group has a deployment of the provider serving pass-through, else the
+    /// first such group in config order.
+    pub(crate) fn passthrough_group(&self, provider: &str, hint: Option<&str>) -> Option<String> {
+        let fits = |name: &str| {
+            self.router.resolve(name).is_some_and(|(_, deployments)| {
+                deployments
+                    .iter()
+                    .any(|d| d.provider == provider && d.serves("passthrough"))
+            })
+        };
+        if let Some(h) = hint.filter(|h| fits(h)) {
+            return Some(h.to_owned());
+        }
+        self.group_names.iter().find(|g| fits(g)).cloned()
+    }
+
     pub(crate) fn router(&self) -> &Router<Deployment> {
         &self.router
     }
@@ -359,7 +391,17 @@ impl Engine {
         } else {
             None
         };
+        let (endpoints, n) = request.endpoints();
+        let only_provider;
+        let endpoints: &[&str] = match &request.provider {
+            Some(p) => {
+                only_provider = [format!("{}:{p}", request.endpoint)];
+                &[only_provider[0].as_str()]
+            }
+            None => &endpoints[..n],
+        };
         let route = RouteRequest {
+            endpoints,
             model: &request.model,
             stream: request.stream,
             num_retries: request.num_retries,
@@ -418,11 +460,16 @@ impl Engine {
             .drop_params
             .or(deployment.params.drop_params)
             .unwrap_or(self.drop_params);
+        // The router only picks deployments serving one of the request's endpoints.
+        let (endpoint, body) = match &request.alternate {
+            Some((alt, body)) if !deployment.serves(request.endpoint) => (*alt, body),
+            _ => (request.endpoint, &request.body),
+        };
         // Capability rules are about chat parameters.
-        let body = if request.endpoint == "chat" {
-            deployment.params.apply(&request.body, drop_params)?
+        let body = if endpoint == "chat" {
+            deployment.params.apply(body, drop_params)?
         } else {
-            request.body.clone()
+            body.clone()
         };
         let auth_token = match &deployment.auth {
             Some(cache) => cache
@@ -445,7 +492,7 @@ impl Engine {
         let overridden = client_override_instance(&deployment, &request.client_credentials)?;
         let instance = overridden.as_ref().unwrap_or(&deployment.instance);
         let upstream_request = instance
-            .build_request(request.endpoint, &body, &context)
+            .build_request(endpoint, &body, &context)
             .map_err(|e| GatewayError::from_provider(e, origin.clone()))?;
 
         let started = Instant::now();
@@ -465,11 +512,11 @@ impl Engine {
                 Err(_) => return Err(timeout_error("answer", limit, &origin)),
             };
 
-        if request.endpoint != "chat" {
+        if endpoint != "chat" {
             // Tells a plugin serving several endpoints what it is reading.
             response.head.headers.push((
                 switchyard_plugin_sdk::ENDPOINT_HEADER.to_owned(),
-                request.endpoint.to_owned(),
+                endpoint.to_owned(),
             ));
         }
         if !(200..300).contains(&response.head.status) {
@@ -525,6 +572,9 @@ impl Engine {
             deadline,
             deployment.stream_idle_timeout,
             origin,
+            // Only OpenAI's chat and completion streams end with `[DONE]`; native Messages,
+            // Responses and pass-through streams end as their provider ends them.
+            matches!(endpoint, "chat" | "completions"),
         ));
         let first = match stream.next().await {
             Some(Ok(first)) => first,

@@ -29,7 +29,51 @@ use crate::tenancy::{AdminRoute, Admission, Principal, Tenancy};
 use crate::transport::Transport;
 use crate::types::ChatRequestHead;
 
+mod api;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Response extension: whether the deployment that answered served the request's own endpoint
+/// (an Anthropic deployment answering `/v1/messages`), rather than its translation to chat.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ServedNatively(pub(crate) bool);
+
+/// One model call: the endpoint, the members the gateway reads, and the body for the plugin.
+pub(crate) struct Call {
+    pub(crate) endpoint: &'static str,
+    pub(crate) head: ChatRequestHead,
+    pub(crate) body: Bytes,
+    /// The client's content type of a non-JSON body (a multipart upload).
+    pub(crate) content_type: Option<String>,
+    pub(crate) passthrough: Option<switchyard_plugin_sdk::Passthrough>,
+    /// The request translated to another endpoint, for deployments not serving `endpoint`.
+    pub(crate) alternate: Option<(&'static str, Bytes)>,
+    /// Characters to bill on `audio_speech`.
+    pub(crate) input_characters: u64,
+    /// Only deployments of this provider (pass-through routes).
+    pub(crate) provider: Option<String>,
+}
+
+impl Call {
+    /// A call with a JSON body, validated for `endpoint`.
+    pub(crate) fn json(endpoint: &'static str, body: Bytes) -> Result<Call, GatewayError> {
+        let head = ChatRequestHead::parse_for(endpoint, &body)?;
+        Ok(Call::new(endpoint, head, body))
+    }
+
+    pub(crate) fn new(endpoint: &'static str, head: ChatRequestHead, body: Bytes) -> Call {
+        Call {
+            endpoint,
+            head,
+            body,
+            content_type: None,
+            passthrough: None,
+            alternate: None,
+            input_characters: 0,
+            provider: None,
+        }
+    }
+}
 
 /// Default cap on a request body.
 pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -131,6 +175,14 @@ impl GatewayBuilder {
                 }
             })
             .collect();
+        let passthrough_providers = self
+            .registry
+            .plugins()
+            .iter()
+            .map(|p| p.metadata())
+            .filter(|m| m.endpoints.iter().any(|e| e == "passthrough"))
+            .flat_map(|m| m.providers.iter().cloned())
+            .collect();
         let shared = match crate::shared::redis_url(&self.config) {
             Some(url) => {
                 if tokio::runtime::Handle::try_current().is_err() {
@@ -226,6 +278,8 @@ impl GatewayBuilder {
             metrics: self.metrics,
             body_limit,
             plugins,
+            passthrough_providers,
+            responses: api::MemoryResponses::default(),
             tenancy: tokio::sync::OnceCell::new(),
             tenancy_setup,
             tenancy_error: std::sync::Mutex::new(None),
@@ -344,6 +398,10 @@ struct Inner {
     metrics: Option<MetricsRenderer>,
     body_limit: usize,
     plugins: Vec<PluginSummary>,
+    /// Provider ids with a pass-through route (`/anthropic/...`): their plugin serves it.
+    passthrough_providers: Vec<String>,
+    /// Responses API objects when there is no database.
+    responses: api::MemoryResponses,
 }
 
 /// The gateway service. Cheap to clone.
@@ -374,6 +432,12 @@ enum Route {
     Completions,
     Messages,
     CountTokens,
+    Responses,
+    ResponseItem(String),
+    Rerank,
+    Images,
+    AudioTranscriptions,
+    AudioSpeech,
     ConfigReload,
     Admin(AdminRoute),
 }
@@ -393,6 +457,20 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
         "/v1/completions" | "/completions" => (Route::Completions, Method::POST),
         "/v1/messages" => (Route::Messages, Method::POST),
         "/v1/messages/count_tokens" => (Route::CountTokens, Method::POST),
+        "/v1/responses" | "/responses" => (Route::Responses, Method::POST),
+        "/v1/rerank" | "/rerank" | "/v2/rerank" => (Route::Rerank, Method::POST),
+        "/v1/images/generations" | "/images/generations" => (Route::Images, Method::POST),
+        "/v1/audio/transcriptions" | "/audio/transcriptions" => {
+            (Route::AudioTranscriptions, Method::POST)
+        }
+        "/v1/audio/speech" | "/audio/speech" => (Route::AudioSpeech, Method::POST),
+        _ if path.starts_with("/v1/responses/") || path.starts_with("/responses/") => {
+            let id = path.rsplit('/').next().unwrap_or("").to_owned();
+            if *method == Method::GET || *method == Method::DELETE {
+                return Ok(Route::ResponseItem(id));
+            }
+            (Route::ResponseItem(id), Method::GET)
+        }
         "/config/reload" => (Route::ConfigReload, Method::POST),
         _ => match AdminRoute::parse(path) {
             Some((admin, get)) => (
@@ -527,7 +605,26 @@ impl Gateway {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        let route = route(req.method(), req.uri().path())?;
+        let route = match route(req.method(), req.uri().path()) {
+            Ok(route) => route,
+            Err(e) => {
+                let path = req.uri().path();
+                let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+                if let Some(provider) = self
+                    .inner
+                    .passthrough_providers
+                    .iter()
+                    .find(|p| p.as_str() == first)
+                    .cloned()
+                {
+                    labels.route = "passthrough";
+                    return self
+                        .passthrough(req, &provider, request_id, labels, started)
+                        .await;
+                }
+                return Err(e);
+            }
+        };
         match route {
             Route::Liveness => {
                 labels.route = "health";
@@ -570,7 +667,8 @@ impl Gateway {
                 labels.route = endpoint;
                 let principal = self.authenticate(&req).await?;
                 let body = self.read_body(req.into_body()).await?;
-                self.model_call(endpoint, body, principal, request_id, labels, started)
+                let call = Call::json(endpoint, body)?;
+                self.model_call(call, principal, request_id, labels, started)
                     .await
             }
             Route::Messages => {
@@ -583,6 +681,35 @@ impl Gateway {
                     }
                 };
                 Ok(self.in_anthropic_shape(response, labels).await)
+            }
+            Route::Responses => {
+                labels.route = "responses";
+                self.responses(req, request_id, labels, started).await
+            }
+            Route::ResponseItem(id) => {
+                labels.route = "responses";
+                self.response_item(req, &id).await
+            }
+            Route::Rerank | Route::Images => {
+                let endpoint = if matches!(route, Route::Rerank) {
+                    "rerank"
+                } else {
+                    "images"
+                };
+                labels.route = endpoint;
+                let principal = self.authenticate(&req).await?;
+                let body = self.read_body(req.into_body()).await?;
+                let call = Call::json(endpoint, body)?;
+                self.model_call(call, principal, request_id, labels, started)
+                    .await
+            }
+            Route::AudioTranscriptions => {
+                labels.route = "audio";
+                self.transcription(req, request_id, labels, started).await
+            }
+            Route::AudioSpeech => {
+                labels.route = "audio";
+                self.speech(req, request_id, labels, started).await
             }
             Route::CountTokens => {
                 labels.route = "messages";
@@ -652,8 +779,13 @@ impl Gateway {
     {
         let principal = self.authenticate(&req).await?;
         let body = self.read_body(req.into_body()).await?;
+        // Anthropic deployments take the request as it is; any other provider gets it as chat.
         let (chat, _stream) = crate::messages::to_chat_request(&body)?;
-        self.model_call("chat", chat, principal, request_id, labels, started)
+        let mut call = Call::json("messages", body)?;
+        call.alternate = Some(("chat", chat));
+        // The translated stream needs the usage chunk for its `message_delta`.
+        call.head.include_usage = call.head.stream;
+        self.model_call(call, principal, request_id, labels, started)
             .await
     }
 
@@ -664,6 +796,13 @@ impl Gateway {
         response: Response<GatewayBody>,
         labels: &RequestLabels,
     ) -> Response<GatewayBody> {
+        if response
+            .extensions()
+            .get::<ServedNatively>()
+            .is_some_and(|n| n.0)
+        {
+            return response;
+        }
         let (mut parts, body) = response.into_parts();
         let model = labels.model_group.clone();
         let streaming = parts
@@ -845,18 +984,27 @@ impl Gateway {
         }
     }
 
-    /// A call to a model: chat, embeddings or legacy completions, through the same keys,
-    /// budgets, fair-share queue, router, cost and metrics.
+    /// A call to a model on any endpoint (chat, embeddings, completions, Messages, Responses,
+    /// rerank, images, audio, pass-through), through the same keys, budgets, fair-share queue,
+    /// router, cost and metrics.
     async fn model_call(
         &self,
-        endpoint: &'static str,
-        body: Bytes,
+        call: Call,
         principal: Principal,
         request_id: &str,
         labels: &mut RequestLabels,
         started: Instant,
     ) -> Result<Response<GatewayBody>, GatewayError> {
-        let head = ChatRequestHead::parse_for(endpoint, &body)?;
+        let Call {
+            endpoint,
+            head,
+            body,
+            content_type,
+            passthrough,
+            alternate,
+            input_characters,
+            provider,
+        } = call;
         // The config this request started with serves it to the end, whatever reloads happen.
         let live = self.inner.live.load_full();
         let resolved = live.engine.router().resolve(&head.model);
@@ -875,6 +1023,7 @@ impl Gateway {
             }
             _ => None,
         };
+        let base64_embeddings = endpoint == "embeddings" && head.base64_embeddings;
         let request = ChatRequest {
             request_id: request_id.to_owned(),
             endpoint,
@@ -889,8 +1038,10 @@ impl Gateway {
                 .and_then(|t| Duration::try_from_secs_f64(t).ok()),
             client_credentials: head.client_credentials,
             body,
-            content_type: None,
-            passthrough: None,
+            content_type,
+            passthrough,
+            alternate,
+            provider,
         };
         // A saturated group serves waiting keys in turn.
         let permit = match live.queues.get(&labels.model_group) {
@@ -916,13 +1067,27 @@ impl Gateway {
             prompt_estimate: (request.body.len() / 4) as u64,
         });
         match live.engine.chat(&request).await {
-            Ok(served) => {
+            Ok(mut served) => {
                 labels.provider = served.deployment.provider.clone();
                 labels.model_group = served.deployment.model_group.clone();
                 labels.deployment = served.deployment.id.clone();
                 labels.retries = served.retries;
                 labels.fallbacks = served.fallbacks;
-                Ok(self.respond(served, labels, started, spend))
+                let native = served.deployment.serves(endpoint);
+                if let ChatAnswer::Complete { body, info } = &mut served.answer {
+                    if input_characters > 0 {
+                        // Speech is billed by the characters sent; only the host saw them.
+                        info.usage
+                            .get_or_insert_with(Default::default)
+                            .input_characters = input_characters;
+                    }
+                    if base64_embeddings {
+                        *body = api::embeddings_as_base64(body);
+                    }
+                }
+                let mut response = self.respond(served, labels, started, spend);
+                response.extensions_mut().insert(ServedNatively(native));
+                Ok(response)
             }
             Err(Failed {
                 error,
@@ -974,6 +1139,13 @@ impl Gateway {
                 drop(in_flight);
                 let cost = spend.map(|c| c.settle(&deployment, &info, 0, "success"));
                 let mut response = json_response(StatusCode::OK, body);
+                if let Some(v) = info
+                    .content_type
+                    .as_deref()
+                    .and_then(|t| HeaderValue::from_str(t).ok())
+                {
+                    response.headers_mut().insert(CONTENT_TYPE, v);
+                }
                 if let Some(cost) = cost.and_then(|c| HeaderValue::from_str(&usd_text(c)).ok()) {
                     response.headers_mut().insert(X_COST, cost.clone());
                     response.headers_mut().insert(X_LITELLM_COST, cost);

@@ -41,6 +41,7 @@ mod messages;
 pub mod metrics;
 mod params;
 mod registry;
+mod responses;
 pub mod router;
 mod shared;
 mod stream;

@@ -107,6 +107,20 @@ pub(crate) struct Deployment {
     pub(crate) auth: Option<TokenCache>,
     /// Attribution of this deployment's errors, built once.
     pub(crate) origin: Arc<ErrorOrigin>,
+    /// Endpoint ids its plugin serves (`chat`, `embeddings`, ...).
+    pub(crate) endpoints: Box<[String]>,
+}
+
+impl Deployment {
+    /// Whether its plugin serves `endpoint`; `<endpoint>:<provider>` also asks that the
+    /// deployment be of that provider (pass-through routes).
+    pub(crate) fn serves(&self, endpoint: &str) -> bool {
+        let (endpoint, provider) = match endpoint.split_once(':') {
+            Some((e, p)) => (e, Some(p)),
+            None => (endpoint, None),
+        };
+        provider.is_none_or(|p| p == self.provider) && self.endpoints.iter().any(|e| e == endpoint)
+    }
 }
 
 impl fmt::Debug for Deployment {
@@ -169,6 +183,9 @@ impl RouteTarget for Deployment {
         self.budget
             .as_ref()
             .is_some_and(|b| b.exhausted(crate::router::unix_ms() as i64))
+    }
+    fn serves(&self, endpoint: &str) -> bool {
+        Deployment::serves(self, endpoint)
     }
 }
 
@@ -530,6 +547,7 @@ pub(crate) fn build_deployment(
         cost_rank: prices.map(|p| (p.input_cost_per_token() + p.output_cost_per_token()).to_f64()),
         context_window: prices.and_then(|p| p.max_input_tokens()),
         origin,
+        endpoints: meta.endpoints.iter().cloned().collect(),
     })
 }
 

@@ -52,6 +52,8 @@ pub struct ChatStream {
     idle_timeout: Duration,
     info: ResponseInfo,
     saw_done: bool,
+    /// Whether a stream the upstream ended without its end marker gets `data: [DONE]`.
+    ends_with_done: bool,
     finished: bool,
     chunks: u64,
     origin: Arc<ErrorOrigin>,
@@ -75,6 +77,7 @@ impl ChatStream {
         first_chunk_deadline: Instant,
         idle_timeout: Duration,
         origin: Arc<ErrorOrigin>,
+        ends_with_done: bool,
     ) -> Self {
         ChatStream {
             upstream,
@@ -85,6 +88,7 @@ impl ChatStream {
             idle_timeout,
             info: ResponseInfo::default(),
             saw_done: false,
+            ends_with_done,
             finished: false,
             chunks: 0,
             origin,
@@ -167,7 +171,7 @@ impl Stream for ChatStream {
                     let out = this.decoder.finish();
                     this.absorb(out);
                     if this.failed.is_none() {
-                        if !this.saw_done {
+                        if !this.saw_done && this.ends_with_done {
                             // Every OpenAI stream ends with [DONE]; some upstreams never say it.
                             let mut tail =
                                 this.ready.take().map(|b| b.to_vec()).unwrap_or_default();

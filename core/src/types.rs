@@ -27,6 +27,8 @@ pub struct ChatRequestHead {
     pub max_tokens: Option<u64>,
     /// Upstream credentials and address the client sent itself.
     pub client_credentials: ClientCredentials,
+    /// `encoding_format: base64` on an embeddings request.
+    pub base64_embeddings: bool,
 }
 
 /// `api_base` (or `base_url`), `api_key` and `api_version` members a client put in its request,
@@ -51,6 +53,14 @@ struct RawHead<'a> {
     input: Option<&'a RawValue>,
     #[serde(borrow, default)]
     prompt: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    query: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    documents: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    encoding_format: Option<Cow<'a, str>>,
+    #[serde(default)]
+    max_output_tokens: Option<serde_json::Value>,
     #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
@@ -127,11 +137,15 @@ impl ChatRequestHead {
             .with_code("missing_required_parameter")),
         };
         match endpoint {
-            "embeddings" => required("input", raw.input)?,
-            "completions" => required("prompt", raw.prompt)?,
+            "embeddings" | "responses" | "audio_speech" => required("input", raw.input)?,
+            "completions" | "images" => required("prompt", raw.prompt)?,
+            "rerank" => {
+                required("query", raw.query)?;
+                required("documents", raw.documents)?;
+            }
             _ => {}
         }
-        let messages = if endpoint == "chat" {
+        let messages = if endpoint == "chat" || endpoint == "messages" {
             raw.messages.map(|m| m.get().trim_start())
         } else {
             Some("[{}]")
@@ -214,7 +228,8 @@ impl ChatRequestHead {
                     })?,
             ),
         };
-        let stream = raw.stream.unwrap_or(false) && endpoint != "embeddings";
+        let stream = raw.stream.unwrap_or(false)
+            && matches!(endpoint, "chat" | "completions" | "messages" | "responses");
         let client_credentials = ClientCredentials(
             [
                 ("api_base", raw.api_base),
@@ -226,10 +241,14 @@ impl ChatRequestHead {
             .filter_map(|(name, v)| Some((name, Secret::new(v?.into_owned()))))
             .collect(),
         );
-        let max_tokens = [raw.max_completion_tokens, raw.max_tokens]
-            .into_iter()
-            .flatten()
-            .find_map(|v| v.as_u64());
+        let max_tokens = [
+            raw.max_completion_tokens,
+            raw.max_tokens,
+            raw.max_output_tokens,
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|v| v.as_u64());
         Ok(ChatRequestHead {
             max_tokens,
             client_credentials,
@@ -244,7 +263,25 @@ impl ChatRequestHead {
                     .and_then(|o| o.include_usage)
                     .unwrap_or(false),
             drop_params: raw.drop_params,
+            base64_embeddings: raw.encoding_format.as_deref() == Some("base64"),
         })
+    }
+
+    /// The head of a request whose body the gateway does not read as JSON (a multipart
+    /// upload, a pass-through body): only the model group and whether it streams.
+    pub fn for_model(model: String, stream: bool) -> Self {
+        ChatRequestHead {
+            model,
+            stream,
+            include_usage: false,
+            drop_params: None,
+            num_retries: None,
+            fallbacks: None,
+            timeout: None,
+            max_tokens: None,
+            client_credentials: ClientCredentials::default(),
+            base64_embeddings: false,
+        }
     }
 }
 

@@ -312,6 +312,72 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a Responses API object (`data`: JSON) for `owner` (a key hash, or `master`).
+    pub async fn put_response(
+        &self,
+        response_id: &str,
+        owner: &str,
+        data: &serde_json::Value,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let data = data.to_string();
+        let sql = "INSERT INTO responses (response_id, owner, data, created_at) \
+                   VALUES ($1, $2, $3, $4) ON CONFLICT (response_id) DO UPDATE SET data = $3";
+        on_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(response_id)
+                .bind(owner)
+                .bind(&data)
+                .bind(now_ms)
+                .execute(pool)
+                .await
+                .map_err(db_error)?;
+        });
+        Ok(())
+    }
+
+    /// A stored Responses API object of `owner`; `None` when there is none (or it is someone
+    /// else's: the two are not told apart).
+    pub async fn response(
+        &self,
+        response_id: &str,
+        owner: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let sql = "SELECT data FROM responses WHERE response_id = $1 AND owner = $2";
+        let row: Option<(String,)> = on_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(response_id)
+                .bind(owner)
+                .fetch_optional(pool)
+                .await
+                .map_err(db_error)?
+        });
+        row.map(|(data,)| {
+            serde_json::from_str(&data)
+                .map_err(|e| StoreError::Database(format!("corrupt response row: {e}")))
+        })
+        .transpose()
+    }
+
+    /// Deletes a stored Responses API object of `owner`; whether it existed.
+    pub async fn delete_response(
+        &self,
+        response_id: &str,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = "DELETE FROM responses WHERE response_id = $1 AND owner = $2";
+        let done = on_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(response_id)
+                .bind(owner)
+                .execute(pool)
+                .await
+                .map_err(db_error)?
+                .rows_affected()
+        });
+        Ok(done > 0)
+    }
+
     /// Deletes rows; returns how many existed.
     pub async fn delete(&self, table: Table, ids: &[String]) -> Result<u64, StoreError> {
         let sql = format!(

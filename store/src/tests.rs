@@ -19,7 +19,7 @@ async fn stores() -> (
         let pg = Store::open(&url).await.unwrap();
         // A fresh schema per run.
         on_pool!(pg, pool => {
-            for t in ["spend_logs", "keys", "users", "teams", "_sqlx_migrations"] {
+            for t in ["spend_logs", "keys", "users", "teams", "responses", "_sqlx_migrations"] {
                 sqlx::query(&format!("DROP TABLE IF EXISTS {t}")).execute(pool).await.unwrap();
             }
         });
@@ -134,4 +134,19 @@ fn urls_lose_their_password_in_messages() {
         "postgres://sy:***@127.0.0.1:5432/db"
     );
     assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+}
+
+#[tokio::test]
+async fn responses_are_kept_per_owner() {
+    let (stores, _turn) = stores().await;
+    for (store, _dir) in stores {
+        let data = serde_json::json!({"response": {"id": "resp_1"}, "input": [], "output": []});
+        store.put_response("resp_1", "h1", &data, 1).await.unwrap();
+        assert_eq!(store.response("resp_1", "h1").await.unwrap(), Some(data));
+        // Another key cannot read or delete it.
+        assert_eq!(store.response("resp_1", "h2").await.unwrap(), None);
+        assert!(!store.delete_response("resp_1", "h2").await.unwrap());
+        assert!(store.delete_response("resp_1", "h1").await.unwrap());
+        assert_eq!(store.response("resp_1", "h1").await.unwrap(), None);
+    }
 }

@@ -130,6 +130,105 @@ impl Upstream {
     }
 }
 
+fn sse(events: Vec<(String, serde_json::Value)>) -> Response<Body> {
+    let text: String = events
+        .into_iter()
+        .map(|(event, data)| format!("event: {event}\ndata: {data}\n\n"))
+        .collect();
+    let mut response = Response::new(
+        Full::new(Bytes::from(text))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "text/event-stream".parse().unwrap());
+    response
+}
+
+/// OpenAI's Responses API: the answer counts the input items it was given, so a test can see
+/// the conversation the gateway sent.
+fn responses_answer(model: &str, body: &serde_json::Value, stream: bool) -> Response<Body> {
+    let items = body["input"].as_array().map_or(1, Vec::len);
+    let text = format!("Responses from upstream to {model} with {items} input items");
+    let response = |status: &str, output: serde_json::Value| {
+        serde_json::json!({"id": "resp_upstream_1", "object": "response", "created_at": 1,
+            "status": status, "model": model, "output": output,
+            "usage": {"input_tokens": 12, "input_tokens_details": {"cached_tokens": 0},
+                      "output_tokens": 7, "output_tokens_details": {"reasoning_tokens": 0},
+                      "total_tokens": 19}})
+    };
+    let message = serde_json::json!([{"type": "message", "id": "msg_1", "status": "completed",
+        "role": "assistant", "content": [{"type": "output_text", "text": text, "annotations": []}]}]);
+    if !stream {
+        return json(200, response("completed", message));
+    }
+    let done = response("completed", message);
+    sse(vec![
+        (
+            "response.created".to_owned(),
+            serde_json::json!({"type": "response.created",
+            "sequence_number": 0, "response": response("in_progress", serde_json::json!([]))}),
+        ),
+        (
+            "response.output_text.delta".to_owned(),
+            serde_json::json!({"type": "response.output_text.delta",
+            "sequence_number": 1, "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": text}),
+        ),
+        (
+            "response.completed".to_owned(),
+            serde_json::json!({"type": "response.completed",
+            "sequence_number": 2, "response": done}),
+        ),
+    ])
+}
+
+/// Anthropic's Messages API.
+fn messages_answer(model: &str, stream: bool) -> Response<Body> {
+    let text = format!("Messages from upstream to {model}");
+    if !stream {
+        return json(
+            200,
+            serde_json::json!({"id": "msg_up_1", "type": "message", "role": "assistant",
+                "model": model, "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn", "stop_sequence": null,
+                "usage": {"input_tokens": 9, "output_tokens": 5}}),
+        );
+    }
+    sse(vec![
+        (
+            "message_start".to_owned(),
+            serde_json::json!({"type": "message_start", "message": {
+            "id": "msg_up_1", "type": "message", "role": "assistant", "model": model,
+            "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 9, "output_tokens": 1}}}),
+        ),
+        (
+            "content_block_start".to_owned(),
+            serde_json::json!({"type": "content_block_start",
+            "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        (
+            "content_block_delta".to_owned(),
+            serde_json::json!({"type": "content_block_delta",
+            "index": 0, "delta": {"type": "text_delta", "text": text}}),
+        ),
+        (
+            "content_block_stop".to_owned(),
+            serde_json::json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            "message_delta".to_owned(),
+            serde_json::json!({"type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 5}}),
+        ),
+        (
+            "message_stop".to_owned(),
+            serde_json::json!({"type": "message_stop"}),
+        ),
+    ])
+}
+
 fn json(status: u16, value: serde_json::Value) -> Response<Body> {
     let mut response = Response::new(
         Full::new(Bytes::from(value.to_string()))
@@ -264,6 +363,12 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
                 "choices": [{"index": 0, "text": " world", "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3}}),
         );
+    }
+    if path.ends_with("/v1/responses") {
+        return responses_answer(&model, &body, stream);
+    }
+    if path.ends_with("/v1/messages") {
+        return messages_answer(&model, stream);
     }
     if !path.ends_with("/chat/completions") {
         return json(

@@ -60,6 +60,10 @@ pub trait RouteTarget: Send + Sync + 'static {
     fn exhausted(&self) -> bool {
         false
     }
+    /// Whether the deployment serves the API endpoint `endpoint` (`chat`, `rerank`, ...).
+    fn serves(&self, _endpoint: &str) -> bool {
+        true
+    }
 }
 
 /// Builds the deployments of a model name that is not a configured group (a `provider/model`
@@ -72,6 +76,8 @@ const RESOLVED_CACHE_LIMIT: usize = 1024;
 /// A request as the router sees it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RouteRequest<'a> {
+    /// Endpoint ids the request can be served on (any of them); empty means any.
+    pub endpoints: &'a [&'a str],
     /// Model group, alias or `provider/model` string.
     pub model: &'a str,
     pub stream: bool,
@@ -513,7 +519,12 @@ impl<T: RouteTarget> Router<T> {
         let mut at_limit: Vec<&str> = Vec::new();
         let mut too_small: Vec<(&str, u64)> = Vec::new();
         let mut spent: Vec<&str> = Vec::new();
+        let mut unserved = 0;
         for (i, d) in deployments.iter().enumerate() {
+            if !request.endpoints.is_empty() && !request.endpoints.iter().any(|e| d.serves(e)) {
+                unserved += 1;
+                continue;
+            }
             if let (Some(tokens), Some(window)) = (request.prompt_tokens, d.context_window()) {
                 if tokens > window {
                     too_small.push((d.id(), window));
@@ -541,6 +552,21 @@ impl<T: RouteTarget> Router<T> {
         }
         if !healthy.is_empty() {
             return Ok(healthy);
+        }
+        if unserved == deployments.len() && !deployments.is_empty() {
+            let endpoint = request.endpoints.first().copied().unwrap_or("chat");
+            return Err(GatewayError::invalid_request(
+                format!(
+                    "no deployment of model group '{group}' serves the {endpoint} endpoint (its \
+                     providers' plugins do not declare it)"
+                ),
+                Some("model"),
+            )
+            .with_code("unsupported_endpoint")
+            .with_origin(Arc::new(ErrorOrigin {
+                model_group: Some(group.to_owned()),
+                ..ErrorOrigin::default()
+            })));
         }
         if too_small.len() == deployments.len() && !deployments.is_empty() {
             let largest = too_small.iter().map(|(_, w)| *w).max().unwrap_or(0);

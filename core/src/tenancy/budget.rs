@@ -269,6 +269,7 @@ mod tests {
             cache_read_input_token_cost: p("0.0000003"),      // $0.30 / M
             cache_creation_input_token_cost: p("0.00000375"), // $3.75 / M
             output_cost_per_reasoning_token: None,
+            ..Default::default()
         })
         .unwrap();
         let usage = Usage {

@@ -370,6 +370,11 @@ impl Tenancy {
         self.store.kind()
     }
 
+    /// The database (Responses API objects are kept there too).
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Unix ms on the tenancy clock.
     pub(crate) fn now_ms(&self) -> i64 {
         crate::router::unix_ms() as i64 + self.clock_offset_ms

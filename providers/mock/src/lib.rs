@@ -20,6 +20,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod endpoints;
+
 use serde_json::{json, Map, Value};
 use switchyard_plugin_sdk::openai::{self, ChatStreamDecoder};
 use switchyard_plugin_sdk::{
@@ -60,7 +62,18 @@ impl Plugin for MockPlugin {
         let mut m = PluginMetadata::new("mock", env!("CARGO_PKG_VERSION"));
         m.providers = vec!["mock".to_owned()];
         m.requires_api_key = false;
-        m.endpoints = vec!["chat".to_owned(), "embeddings".to_owned()];
+        m.endpoints = [
+            "chat",
+            "embeddings",
+            "completions",
+            "rerank",
+            "images",
+            "audio_transcriptions",
+            "audio_speech",
+        ]
+        .iter()
+        .map(|e| (*e).to_owned())
+        .collect();
         m.supported_params = [
             "messages",
             "model",
@@ -562,8 +575,28 @@ impl Provider for MockProvider {
     type Decoder = ChatStreamDecoder;
 
     fn build_request(&self, request: RequestIn<'_>) -> Result<UpstreamRequest, ProviderError> {
-        if request.endpoint == "embeddings" {
-            return self.embeddings(request.body);
+        let latency_ms = self
+            .defaults
+            .get("mock_latency_ms")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        match request.endpoint {
+            "embeddings" => return self.embeddings(request.body),
+            "completions" => {
+                return endpoints::completions(
+                    request.body,
+                    &self.model,
+                    request.context,
+                    latency_ms,
+                )
+            }
+            "rerank" => return endpoints::rerank(request.body, latency_ms),
+            "images" => return endpoints::images(request.body, request.context, latency_ms),
+            "audio_transcriptions" => {
+                return endpoints::transcription(request.body, request.context, latency_ms)
+            }
+            "audio_speech" => return endpoints::speech(request.body, latency_ms),
+            _ => {}
         }
         if request.endpoint != "chat" {
             return Err(ProviderError::invalid_request(format!(
@@ -604,8 +637,11 @@ impl Provider for MockProvider {
         body: &[u8],
     ) -> Result<ParsedResponse, ProviderError> {
         match head.header(switchyard_plugin_sdk::ENDPOINT_HEADER) {
+            None | Some("chat") => openai::parse_chat_response("mock", body),
             Some("embeddings") => openai::parse_embeddings_response("mock", body),
-            _ => openai::parse_chat_response("mock", body),
+            Some(endpoint) => {
+                endpoints::parse(endpoint, head.header("content-type").unwrap_or(""), body)
+            }
         }
     }
 

@@ -1,0 +1,183 @@
+//! End-to-end: the endpoints beyond chat through the real `switchyard` binary and the real
+//! plugin files, driven by the official OpenAI Python SDK on the embedded quickstart.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use switchyard_e2e::process::RunningGateway;
+use switchyard_e2e::target_dir;
+
+fn python() -> String {
+    std::env::var("SWITCHYARD_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("SWITCHYARD_TEST_PYTHON is not set: run the suite with ./scripts/test")
+    })
+}
+
+/// Issue 10's promise: the official OpenAI SDK works on completions, Responses, images and
+/// audio (and rerank over HTTP), through keys, router and cost like chat.
+#[test]
+fn the_openai_python_sdk_drives_completions_responses_images_audio_and_rerank() {
+    let gw = RunningGateway::start_with(None, &target_dir(), &[], &[]);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/openai_sdk_endpoints.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .arg(gw.url("/v1"))
+        .arg("sk-switchyard-quickstart")
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}\ngateway log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        gw.stderr()
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).expect("script prints JSON");
+    assert_eq!(
+        seen["completion"],
+        json!({"text": "You said: complete me", "finish_reason": "stop"})
+    );
+    assert_eq!(seen["completion_stream"], "You said: stream me");
+
+    let r = &seen["response"];
+    assert_eq!(r["object"], "response");
+    assert_eq!(r["status"], "completed");
+    assert_eq!(r["text"], "You said: Hello from Responses");
+    assert_eq!(r["id_prefix"], "resp_");
+    assert!(r["input_tokens"].as_u64().unwrap() > 0);
+    assert!(r["output_tokens"].as_u64().unwrap() > 0);
+    // The follow-up carried the first turn (its prompt is longer than the turn alone).
+    assert_eq!(seen["follow_up"]["text"], "You said: and again");
+    assert!(
+        seen["follow_up"]["input_tokens"].as_u64().unwrap() > r["input_tokens"].as_u64().unwrap(),
+        "{seen}"
+    );
+    assert_eq!(seen["retrieved"], "You said: Hello from Responses");
+    assert_eq!(seen["after_delete"], 404);
+    assert_eq!(
+        seen["unknown_previous"],
+        json!({"status": 400, "param": "previous_response_id"})
+    );
+
+    let s = &seen["response_stream"];
+    assert_eq!(s["first"], "response.created");
+    assert_eq!(s["last"], "response.completed");
+    assert!(s["deltas"].as_u64().unwrap() >= 2, "{s}");
+    assert_eq!(s["words"], 40);
+    assert!(s["output_tokens"].as_u64().unwrap() >= 40);
+
+    assert_eq!(
+        seen["response_tool"],
+        json!({"names": ["get_weather"], "has_call_id": true})
+    );
+    assert_eq!(seen["images"], json!({"count": 2, "png": true}));
+    assert!(
+        seen["transcription"]
+            .as_str()
+            .unwrap()
+            .starts_with("mock transcription of "),
+        "{seen}"
+    );
+    // `response_format: text` answers plain text (the form is longer by that field).
+    assert!(
+        seen["transcription_text"]
+            .as_str()
+            .unwrap()
+            .starts_with("mock transcription of "),
+        "{seen}"
+    );
+    // "Hello there": 11 characters of "audio" after the mock's 3-byte header.
+    assert_eq!(seen["speech"], json!({"bytes": 14, "starts": "ID3"}));
+    assert_eq!(seen["rerank"], json!({"status": 200, "order": [1, 2]}));
+}
+
+fn client() -> reqwest::Client {
+    switchyard_e2e::http_client()
+}
+
+/// Units are billed at the catalog's (here: the config's) unit prices, like tokens for chat.
+#[tokio::test]
+async fn speech_rerank_images_and_transcriptions_cost_their_units() {
+    let gw = RunningGateway::start_with(None, &target_dir(), &[], &[]);
+    let c = client();
+    let cost = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-switchyard-response-cost")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let r = c
+        .post(gw.url("/v1/audio/speech"))
+        .bearer_auth("sk-switchyard-quickstart")
+        .json(&json!({"model": "demo-tts", "voice": "alloy", "input": "Hello there"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "audio/mpeg");
+    // 11 characters × $0.000015.
+    assert_eq!(cost(&r).as_deref(), Some("0.000165"));
+
+    let r = c
+        .post(gw.url("/v1/rerank"))
+        .bearer_auth("sk-switchyard-quickstart")
+        .json(&json!({"model": "demo-rerank", "query": "q", "documents": ["a", "q"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(cost(&r).as_deref(), Some("0.002"));
+
+    let r = c
+        .post(gw.url("/v1/images/generations"))
+        .bearer_auth("sk-switchyard-quickstart")
+        .json(&json!({"model": "demo-image", "prompt": "a cat", "n": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(cost(&r).as_deref(), Some("0.12"));
+
+    // 64,000 bytes of audio plus the form: just over 2 s at the mock's rate, reported as 3
+    // whole seconds (as OpenAI's `usage.seconds` rounds up); $0.0001 a second.
+    let form = reqwest::multipart::Form::new()
+        .text("model", "demo-whisper")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![0u8; 64_000]).file_name("a.wav"),
+        );
+    let r = c
+        .post(gw.url("/v1/audio/transcriptions"))
+        .bearer_auth("sk-switchyard-quickstart")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(cost(&r).as_deref(), Some("0.0003"));
+
+    // Bad input is named: a transcription without a model, a rerank without documents.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(vec![0u8; 10]).file_name("a.wav"),
+    );
+    let r = c
+        .post(gw.url("/v1/audio/transcriptions"))
+        .bearer_auth("sk-switchyard-quickstart")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["param"], "model");
+    let r = c
+        .post(gw.url("/v1/rerank"))
+        .bearer_auth("sk-switchyard-quickstart")
+        .json(&json!({"model": "demo-rerank", "query": "q"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["param"], "documents");
+}
