@@ -658,10 +658,16 @@ impl Gateway {
                 let principal = self.authenticate(&req).await?;
                 Ok(self.models(&principal))
             }
-            Route::ChatCompletions | Route::Embeddings | Route::Completions => {
+            Route::ChatCompletions
+            | Route::Embeddings
+            | Route::Completions
+            | Route::Rerank
+            | Route::Images => {
                 let endpoint = match route {
                     Route::Embeddings => "embeddings",
                     Route::Completions => "completions",
+                    Route::Rerank => "rerank",
+                    Route::Images => "images",
                     _ => "chat",
                 };
                 labels.route = endpoint;
@@ -689,19 +695,6 @@ impl Gateway {
             Route::ResponseItem(id) => {
                 labels.route = "responses";
                 self.response_item(req, &id).await
-            }
-            Route::Rerank | Route::Images => {
-                let endpoint = if matches!(route, Route::Rerank) {
-                    "rerank"
-                } else {
-                    "images"
-                };
-                labels.route = endpoint;
-                let principal = self.authenticate(&req).await?;
-                let body = self.read_body(req.into_body()).await?;
-                let call = Call::json(endpoint, body)?;
-                self.model_call(call, principal, request_id, labels, started)
-                    .await
             }
             Route::AudioTranscriptions => {
                 labels.route = "audio";

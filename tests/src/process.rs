@@ -177,3 +177,37 @@ pub fn run_switchyard(args: &[&str]) -> Output {
         .output()
         .expect("run switchyard")
 }
+
+/// Runs `tests/python/<script>` with the test venv's Python (`SWITCHYARD_TEST_PYTHON`, set by
+/// `scripts/test`) against `base_url` with `api_key`, and returns the JSON it prints; panics
+/// with the script's output and the gateway's log when it fails.
+pub fn run_python_client(
+    script: &str,
+    gw: &RunningGateway,
+    base_url: &str,
+    api_key: &str,
+) -> serde_json::Value {
+    let python = std::env::var("SWITCHYARD_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "SWITCHYARD_TEST_PYTHON is not set: run the suite with ./scripts/test, which sets up \
+             a venv with the pinned client SDKs"
+        )
+    });
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
+    let out = Command::new(python)
+        .arg(path)
+        .arg(base_url)
+        .arg(api_key)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}\ngateway log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        gw.stderr()
+    );
+    serde_json::from_slice(&out.stdout).expect("script prints JSON")
+}

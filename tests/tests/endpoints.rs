@@ -1,38 +1,21 @@
 //! End-to-end: the endpoints beyond chat through the real `switchyard` binary and the real
 //! plugin files, driven by the official OpenAI Python SDK on the embedded quickstart.
 
-use std::path::PathBuf;
-
 use serde_json::{json, Value};
-use switchyard_e2e::process::RunningGateway;
+use switchyard_e2e::process::{run_python_client, RunningGateway};
 use switchyard_e2e::target_dir;
-
-fn python() -> String {
-    std::env::var("SWITCHYARD_TEST_PYTHON").unwrap_or_else(|_| {
-        panic!("SWITCHYARD_TEST_PYTHON is not set: run the suite with ./scripts/test")
-    })
-}
 
 /// Issue 10's promise: the official OpenAI SDK works on completions, Responses, images and
 /// audio (and rerank over HTTP), through keys, router and cost like chat.
 #[test]
 fn the_openai_python_sdk_drives_completions_responses_images_audio_and_rerank() {
     let gw = RunningGateway::start_with(None, &target_dir(), &[], &[]);
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/openai_sdk_endpoints.py");
-    let out = std::process::Command::new(python())
-        .arg(script)
-        .arg(gw.url("/v1"))
-        .arg("sk-switchyard-quickstart")
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "python failed:\n{}\n{}\ngateway log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        gw.stderr()
+    let seen = run_python_client(
+        "openai_sdk_endpoints.py",
+        &gw,
+        &gw.url("/v1"),
+        "sk-switchyard-quickstart",
     );
-    let seen: Value = serde_json::from_slice(&out.stdout).expect("script prints JSON");
     assert_eq!(
         seen["completion"],
         json!({"text": "You said: complete me", "finish_reason": "stop"})

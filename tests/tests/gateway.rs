@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use switchyard_e2e::process::{run_switchyard, RunningGateway};
+use switchyard_e2e::process::{run_python_client, run_switchyard, RunningGateway};
 use switchyard_e2e::upstream::Upstream;
 use switchyard_e2e::{plugin_file, plugin_file_name, target_dir};
 
@@ -725,28 +725,13 @@ async fn master_key_can_come_from_an_env_override() {
 /// The README's promise: the embedded quickstart works with the official OpenAI Python SDK.
 #[test]
 fn embedded_quickstart_serves_the_official_openai_python_sdk() {
-    let python = std::env::var("SWITCHYARD_TEST_PYTHON").unwrap_or_else(|_| {
-        panic!(
-            "SWITCHYARD_TEST_PYTHON is not set: run the suite with ./scripts/test, which sets up \
-             a venv with the pinned OpenAI SDK"
-        )
-    });
     let gw = RunningGateway::start_with(None, &target_dir(), &[], &[]);
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/openai_sdk_quickstart.py");
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(gw.url("/v1"))
-        .arg("sk-switchyard-quickstart")
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "python failed:\n{}\n{}\ngateway log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        gw.stderr()
+    let seen = run_python_client(
+        "openai_sdk_quickstart.py",
+        &gw,
+        &gw.url("/v1"),
+        "sk-switchyard-quickstart",
     );
-    let seen: Value = serde_json::from_slice(&out.stdout).expect("script prints JSON");
     assert_eq!(
         seen["completion"]["content"],
         "You said: Hello from the SDK"
@@ -774,25 +759,13 @@ fn embedded_quickstart_serves_the_official_openai_python_sdk() {
 /// Anthropic SDK clients (and coding agents) use the gateway through `/v1/messages`.
 #[test]
 fn the_anthropic_python_sdk_speaks_messages_to_any_model() {
-    let python = std::env::var("SWITCHYARD_TEST_PYTHON").unwrap_or_else(|_| {
-        panic!("SWITCHYARD_TEST_PYTHON is not set: run the suite with ./scripts/test")
-    });
     let gw = RunningGateway::start_with(None, &target_dir(), &[], &[]);
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/anthropic_sdk_messages.py");
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(gw.url(""))
-        .arg("sk-switchyard-quickstart")
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "python failed:\n{}\n{}\ngateway log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        gw.stderr()
+    let seen = run_python_client(
+        "anthropic_sdk_messages.py",
+        &gw,
+        &gw.url(""),
+        "sk-switchyard-quickstart",
     );
-    let seen: Value = serde_json::from_slice(&out.stdout).expect("script prints JSON");
     assert_eq!(seen["message"]["type"], "message");
     assert_eq!(seen["message"]["role"], "assistant");
     assert_eq!(seen["message"]["text"], "You said: Hello from Anthropic");

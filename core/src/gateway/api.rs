@@ -402,12 +402,7 @@ impl Gateway {
         B::Error: Into<BoxError>,
     {
         let principal = self.authenticate(&req).await?;
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let content_type = content_type_of(&req).unwrap_or_default();
         let body = self.read_body(req.into_body()).await?;
         let (model, stream) = multipart_model(&content_type, body.clone()).await?;
         let mut call = Call::new(
@@ -447,11 +442,7 @@ impl Gateway {
             _ => "/".to_owned(),
         };
         let method = req.method().as_str().to_owned();
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let content_type = content_type_of(&req);
         let body = self.read_body(req.into_body()).await?;
         let json: Option<Value> = serde_json::from_slice(&body).ok();
         let hint = json
@@ -492,6 +483,13 @@ impl Gateway {
         self.model_call(call, principal, request_id, labels, started)
             .await
     }
+}
+
+fn content_type_of<B>(req: &Request<B>) -> Option<String> {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// The completed response in a native Responses stream frame, if it is the final event.
