@@ -194,6 +194,8 @@ impl Provider for Acme {
                 usage: Some(usage),
                 finish_reason: Some(finish.to_owned()),
                 model: Some(self.model.clone()),
+                // The SDK adds fields within an epoch: build its structs from their default.
+                ..ResponseInfo::default()
             },
         })
     }
@@ -297,6 +299,7 @@ impl AcmeStream {
                 usage: Some(usage),
                 finish_reason: Some(finish.to_owned()),
                 model: Some(self.model.clone()),
+                ..ResponseInfo::default()
             };
             self.ended = true;
         }
