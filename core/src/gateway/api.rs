@@ -230,6 +230,14 @@ impl Gateway {
             }
         };
         let translation = crate::responses::to_chat_request(&body, &history)?;
+        tracing::debug!(
+            model = %translation.model,
+            previous_response_id = ?translation.previous_response_id,
+            turns_before = history.len(),
+            "responses request"
+        );
+        // The answer echoes the request as the client sent it (its previous_response_id too).
+        let echoed = request.clone();
         let mut input = history;
         input.extend(translation.input_items.iter().cloned());
         // The native request carries the whole conversation: the upstream need not have
@@ -248,7 +256,7 @@ impl Gateway {
             .await?;
         let keep = translation.store.then_some((store, owner, input));
         Ok(self
-            .in_responses_shape(response, request, keep, translation.stream)
+            .in_responses_shape(response, echoed, keep, translation.stream)
             .await)
     }
 
@@ -283,7 +291,11 @@ impl Gateway {
                 body,
                 FrameMap(Box::new(move |frame| {
                     let Some(frame) = frame else {
-                        return Bytes::new();
+                        // An upstream that ended without [DONE] still completes the response.
+                        return match &mut translator {
+                            Some(t) => t.feed(Bytes::from_static(b"data: [DONE]\n\n")),
+                            None => Bytes::new(),
+                        };
                     };
                     let out = match &mut translator {
                         Some(t) => t.feed(Bytes::copy_from_slice(frame)),
