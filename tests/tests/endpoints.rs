@@ -4,6 +4,9 @@
 use serde_json::{json, Value};
 use switchyard_e2e::process::{run_python_client, RunningGateway};
 use switchyard_e2e::target_dir;
+use switchyard_e2e::upstream::Upstream;
+
+const KEY: &str = "sk-test-master-0123456789";
 
 /// Issue 10's promise: the official OpenAI SDK works on completions, Responses, images and
 /// audio (and rerank over HTTP), through keys, router and cost like chat.
@@ -163,4 +166,162 @@ async fn speech_rerank_images_and_transcriptions_cost_their_units() {
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["param"], "documents");
+}
+
+fn native_config(upstream: &Upstream) -> String {
+    format!(
+        r#"
+model_list:
+  - model_name: gpt
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_base: {openai}
+      api_key: sk-upstream-openai-secret
+  - model_name: claude
+    litellm_params:
+      model: anthropic/claude-sonnet-4-5
+      api_base: http://{addr}
+      api_key: sk-upstream-anthropic-secret
+  - model_name: demo
+    litellm_params:
+      model: mock/demo
+general_settings:
+  master_key: {KEY}
+"#,
+        openai = upstream.api_base(""),
+        addr = upstream.addr,
+    )
+}
+
+async fn post(gw: &RunningGateway, path: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(gw.url(path))
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Responses go to OpenAI as they are; a follow-up turn is expanded from the gateway's store,
+/// so the upstream sees the whole conversation and no id it may not know.
+#[tokio::test]
+async fn responses_go_natively_to_openai_with_earlier_turns_from_the_gateways_store() {
+    let upstream = Upstream::start().await;
+    let gw = RunningGateway::start(&native_config(&upstream), &target_dir());
+    let r = post(
+        &gw,
+        "/v1/responses",
+        json!({"model": "gpt", "input": "first turn"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["id"], "resp_upstream_1");
+    assert_eq!(
+        first["output"][0]["content"][0]["text"],
+        "Responses from upstream to gpt-4o-mini with 1 input items"
+    );
+    let sent = upstream.requests().pop().unwrap();
+    assert_eq!(sent.path, "/v1/responses");
+    assert_eq!(sent.body["model"], "gpt-4o-mini");
+    assert_eq!(
+        sent.header("authorization"),
+        Some("Bearer sk-upstream-openai-secret")
+    );
+
+    // The store write is in the background: give it a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let r = post(
+        &gw,
+        "/v1/responses",
+        json!({"model": "gpt", "input": "second turn", "previous_response_id": "resp_upstream_1"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let sent = upstream.requests().pop().unwrap();
+    assert!(
+        sent.body.get("previous_response_id").is_none(),
+        "{}",
+        sent.body
+    );
+    // First input, first output, second input.
+    assert_eq!(
+        sent.body["input"].as_array().unwrap().len(),
+        3,
+        "{}",
+        sent.body
+    );
+
+    // A stream goes through unchanged, event names included, with no [DONE] added.
+    let r = post(
+        &gw,
+        "/v1/responses",
+        json!({"model": "gpt", "input": "stream it", "stream": true}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("event: response.created"), "{text}");
+    assert!(text.contains("event: response.completed"), "{text}");
+    assert!(!text.contains("[DONE]"), "{text}");
+
+    // A chat-only provider answers the same API, translated.
+    let r = post(
+        &gw,
+        "/v1/responses",
+        json!({"model": "demo", "input": "hello"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let translated: Value = r.json().await.unwrap();
+    assert_eq!(translated["object"], "response");
+    assert_eq!(
+        translated["output"][0]["content"][0]["text"],
+        "You said: hello"
+    );
+}
+
+/// Pass-through routes: the client's gateway key out, the deployment's credential in; the
+/// answer comes back unchanged and its usage is charged (`/anthropic/*` comes with the anthropic
+/// plugin's pass-through).
+#[tokio::test]
+async fn passthrough_routes_inject_the_deployments_credentials_and_charge_usage() {
+    let upstream = Upstream::start().await;
+    let gw = RunningGateway::start(&native_config(&upstream), &target_dir());
+    let r = post(
+        &gw,
+        "/openai/v1/chat/completions",
+        json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let cost = r
+        .headers()
+        .get("x-switchyard-response-cost")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let answer: Value = r.json().await.unwrap();
+    assert!(answer["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("Hello from upstream"));
+    let sent = upstream.requests().pop().unwrap();
+    assert_eq!(sent.path, "/v1/chat/completions");
+    assert_eq!(
+        sent.header("authorization"),
+        Some("Bearer sk-upstream-openai-secret")
+    );
+    // gpt-4o-mini has catalog prices: the usage was charged.
+    assert!(cost.is_some_and(|c| c != "0"), "no cost header");
+
+    // Without a gateway key: refused before anything is forwarded.
+    let before = upstream.requests().len();
+    let r = client()
+        .post(gw.url("/openai/v1/chat/completions"))
+        .json(&json!({"model": "gpt-4o-mini", "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(upstream.requests().len(), before);
 }

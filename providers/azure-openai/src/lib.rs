@@ -15,24 +15,42 @@
 //! Azure's additions are normalized: the stream's leading `prompt_filter_results` annotation
 //! (empty `choices`) is folded into the first real chunk, and a `content_filter` finish or a
 //! content-filter 400 (`ResponsibleAIPolicyViolation`) is a content-policy error.
+//!
+//! The Responses API, image generation, transcription, speech and the pass-through route are
+//! served natively with the `openai` plugin's code for them (the same wire format; the module
+//! is included from that crate by path): bodies go to Azure with `model` set to the
+//! deployment and come back unchanged.
 
 mod catalog;
+#[path = "../../openai/src/native/mod.rs"]
+mod native;
 mod stream;
 
 use serde_json::Value;
+use switchyard_plugin_sdk::endpoint::{
+    AUDIO_SPEECH, AUDIO_TRANSCRIPTIONS, CHAT, EMBEDDINGS, IMAGES, PASSTHROUGH, RESPONSES,
+};
 use switchyard_plugin_sdk::openai::{self, RawObject};
 use switchyard_plugin_sdk::{
     AuthAction, AuthInput, DeploymentConfig, ErrorKind, ParsedResponse, Plugin, PluginMetadata,
     Provider, ProviderError, RequestContext, RequestIn, ResponseHead, UpstreamRequest,
 };
 
+pub use native::EndpointDecoder;
 pub use stream::AzureStreamDecoder;
+
+/// The plugin's stream decoder: Azure's chat decoder, or native events (Responses,
+/// pass-through).
+pub type AzureOpenAiStreamDecoder = EndpointDecoder<AzureStreamDecoder>;
 
 /// The provider id (`azure/<deployment>`), also the prefix of error messages.
 pub(crate) const PROVIDER: &str = "azure";
 /// The API version used when neither the deployment nor `AZURE_API_VERSION` names one: the
 /// version the recorded traffic uses, with tools, reasoning and stream usage.
 pub const DEFAULT_API_VERSION: &str = "2024-12-01-preview";
+/// The API version of Responses API requests when the deployment names none: the default
+/// above predates Azure's Responses API.
+pub const DEFAULT_RESPONSES_API_VERSION: &str = "2025-04-01-preview";
 /// Entra ID's public-cloud authority.
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 /// The token scope of Azure OpenAI.
@@ -62,6 +80,21 @@ const GATEWAY_ONLY: &[&str] = &[
 ];
 const GATEWAY_ONLY_PREFIXES: &[&str] = &["mock_", "user_api_key", "litellm_"];
 
+fn is_gateway_only(key: &str) -> bool {
+    GATEWAY_ONLY.contains(&key) || GATEWAY_ONLY_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
+/// Endpoint ids served.
+const ENDPOINTS: &[&str] = &[
+    CHAT,
+    EMBEDDINGS,
+    RESPONSES,
+    IMAGES,
+    AUDIO_TRANSCRIPTIONS,
+    AUDIO_SPEECH,
+    PASSTHROUGH,
+];
+
 /// The Azure OpenAI plugin.
 #[derive(Debug)]
 pub struct AzureOpenAiPlugin;
@@ -88,7 +121,7 @@ impl Plugin for AzureOpenAiPlugin {
         // A key, a token or client credentials: checked at request time.
         m.requires_api_key = false;
         m.uses_auth_step = true;
-        m.endpoints = vec!["chat".to_owned(), "embeddings".to_owned()];
+        m.endpoints = ENDPOINTS.iter().map(|e| (*e).to_owned()).collect();
         m.supported_params = catalog::supported_params();
         m.models = catalog::models();
         m
@@ -135,6 +168,11 @@ pub struct AzureOpenAi {
     base: String,
     /// `?api-version=…`, or empty for the v1 API.
     query: String,
+    /// `{api_base}` without `/openai`: the resource, for the Responses API (not per deployment)
+    /// and pass-through paths.
+    root: String,
+    /// `?api-version=…` of Responses API requests, or empty for the v1 API.
+    responses_query: String,
     deployment: String,
     /// The model behind the deployment, for the reasoning-model rules.
     base_model: String,
@@ -214,9 +252,12 @@ impl AzureOpenAi {
         }
         let api_base = api_base.trim_end_matches('/');
         let api_base = api_base.strip_suffix("/openai").unwrap_or(api_base);
-        let version = non_empty(config.api_version.clone())
-            .or_else(|| env(API_VERSION_ENV))
-            .unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
+        let configured_version =
+            non_empty(config.api_version.clone()).or_else(|| env(API_VERSION_ENV));
+        let responses_version = configured_version
+            .clone()
+            .unwrap_or_else(|| DEFAULT_RESPONSES_API_VERSION.to_owned());
+        let version = configured_version.unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
         if !version
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
@@ -227,12 +268,17 @@ impl AzureOpenAi {
             .with_param("api_version"));
         }
         let v1 = version == "v1" || version == "latest";
-        let (base, query) = if v1 {
-            (format!("{api_base}/openai/v1"), String::new())
+        let (base, query, responses_query) = if v1 {
+            (
+                format!("{api_base}/openai/v1"),
+                String::new(),
+                String::new(),
+            )
         } else {
             (
                 format!("{api_base}/openai/deployments/{deployment}"),
                 format!("?api-version={version}"),
+                format!("?api-version={responses_version}"),
             )
         };
         let base_model = string_param(&config, "base_model")?.unwrap_or_else(|| deployment.clone());
@@ -240,6 +286,8 @@ impl AzureOpenAi {
         Ok(AzureOpenAi {
             base,
             query,
+            root: api_base.to_owned(),
+            responses_query,
             deployment,
             base_model,
             stream_options: supports_stream_options(&version),
@@ -381,8 +429,92 @@ fn classify_error(head: &ResponseHead, body: &[u8]) -> ProviderError {
     e
 }
 
+impl AzureOpenAi {
+    /// Chat and embeddings: the client's body with `model` set to the deployment, gateway-only
+    /// members removed and, on streams, the usage chunk requested where the API version knows it.
+    fn openai_request(
+        &self,
+        request: RequestIn<'_>,
+        path: &str,
+    ) -> Result<UpstreamRequest, ProviderError> {
+        let mut body = RawObject::parse(request.body)?;
+        body.set("model", &self.deployment);
+        let gateway_only: Vec<String> = body
+            .keys()
+            .filter(|k| is_gateway_only(k))
+            .map(str::to_owned)
+            .collect();
+        for key in &gateway_only {
+            body.remove(key);
+        }
+        let chat = request.endpoint == CHAT;
+        let body_streams = body.get("stream").is_some_and(|v| v.get() == "true");
+        let stream = chat && (request.context.stream || body_streams);
+        if stream {
+            if !body_streams {
+                body.set("stream", &true);
+            }
+            if self.stream_options {
+                // Cost and metrics need the usage chunk; the decoder hides it when not asked for.
+                let mut options: serde_json::Map<String, Value> =
+                    body.get_as("stream_options")?.unwrap_or_default();
+                options.insert("include_usage".to_owned(), Value::Bool(true));
+                body.set("stream_options", &options);
+            }
+        }
+        if chat
+            && catalog::is_reasoning_model(&self.base_model)
+            && !body.contains("max_completion_tokens")
+        {
+            if let Some(max) = body
+                .get("max_tokens")
+                .filter(|v| v.get() != "null")
+                .map(ToOwned::to_owned)
+            {
+                body.remove("max_tokens");
+                body.set_raw("max_completion_tokens", max);
+            }
+        }
+        let url = format!("{}{path}{}", self.base, self.query);
+        Ok(native::post_json(url, body.to_vec(), stream))
+    }
+
+    /// The resource's URL of a pass-through path. Azure's whole data-plane API lives under
+    /// `/openai`, and `api_base` may or may not name it: a path without it is under it.
+    fn passthrough_url(&self, path: &str) -> String {
+        let under_openai =
+            path == "/openai" || path.starts_with("/openai/") || path.starts_with("/openai?");
+        if under_openai {
+            format!("{}{path}", self.root)
+        } else {
+            format!("{}/openai{path}", self.root)
+        }
+    }
+
+    /// The credential header of a request.
+    fn auth_header(
+        &self,
+        context: &RequestContext,
+    ) -> Result<(&'static str, String), ProviderError> {
+        Ok(match &self.auth {
+            Auth::ApiKey(Secret(key)) => ("api-key", key.clone()),
+            Auth::Bearer(Secret(token)) => ("authorization", format!("Bearer {token}")),
+            Auth::ClientCredentials(_) => match context.auth_token.as_deref() {
+                Some(token) => ("authorization", format!("Bearer {token}")),
+                None => {
+                    return Err(ProviderError::new(
+                        ErrorKind::Authentication,
+                        format!("{PROVIDER}: no Entra ID token from the auth step"),
+                    ))
+                }
+            },
+            Auth::Missing => return Err(Self::missing_credentials()),
+        })
+    }
+}
+
 impl Provider for AzureOpenAi {
-    type Decoder = AzureStreamDecoder;
+    type Decoder = AzureOpenAiStreamDecoder;
 
     fn auth_step(&self, input: &AuthInput) -> Result<AuthAction, ProviderError> {
         let Auth::ClientCredentials(c) = &self.auth else {
@@ -445,76 +577,56 @@ impl Provider for AzureOpenAi {
     }
 
     fn build_request(&self, request: RequestIn<'_>) -> Result<UpstreamRequest, ProviderError> {
-        let path = match request.endpoint {
-            "chat" => "/chat/completions",
-            "embeddings" => "/embeddings",
-            other => {
-                return Err(ProviderError::invalid_request(format!(
-                    "{PROVIDER}: the '{other}' endpoint is not supported (chat, embeddings)"
-                )))
+        if !ENDPOINTS.contains(&request.endpoint) {
+            return Err(ProviderError::invalid_request(format!(
+                "{PROVIDER}: the '{}' endpoint is not supported (one of: {})",
+                request.endpoint,
+                ENDPOINTS.join(", ")
+            )));
+        }
+        let (name, value) = self.auth_header(request.context)?;
+        let context = request.context;
+        let deployment_url = |path: &str| format!("{}{path}{}", self.base, self.query);
+        let upstream = match request.endpoint {
+            CHAT => self.openai_request(request, "/chat/completions")?,
+            EMBEDDINGS => self.openai_request(request, "/embeddings")?,
+            RESPONSES => {
+                let (body, stream) =
+                    native::json_body(request.body, &self.deployment, context, is_gateway_only)?;
+                let url = if self.responses_query.is_empty() {
+                    format!("{}/responses", self.base)
+                } else {
+                    format!("{}/openai/responses{}", self.root, self.responses_query)
+                };
+                native::post_json(url, body, stream)
+            }
+            IMAGES | AUDIO_SPEECH => {
+                let path = if request.endpoint == IMAGES {
+                    "/images/generations"
+                } else {
+                    "/audio/speech"
+                };
+                let (body, stream) =
+                    native::json_body(request.body, &self.deployment, context, is_gateway_only)?;
+                native::post_json(deployment_url(path), body, stream)
+            }
+            AUDIO_TRANSCRIPTIONS => native::transcription_request(
+                deployment_url("/audio/transcriptions"),
+                request.body,
+                &self.deployment,
+                context,
+            )?,
+            _ => {
+                let (method, path) = native::passthrough_target(context)?;
+                native::passthrough_request(
+                    method,
+                    self.passthrough_url(path),
+                    request.body,
+                    context,
+                )
             }
         };
-        let (name, value) = match &self.auth {
-            Auth::ApiKey(Secret(key)) => ("api-key", key.clone()),
-            Auth::Bearer(Secret(token)) => ("authorization", format!("Bearer {token}")),
-            Auth::ClientCredentials(_) => match request.context.auth_token.as_deref() {
-                Some(token) => ("authorization", format!("Bearer {token}")),
-                None => {
-                    return Err(ProviderError::new(
-                        ErrorKind::Authentication,
-                        format!("{PROVIDER}: no Entra ID token from the auth step"),
-                    ))
-                }
-            },
-            Auth::Missing => return Err(Self::missing_credentials()),
-        };
-
-        let mut body = RawObject::parse(request.body)?;
-        body.set("model", &self.deployment);
-        let gateway_only: Vec<String> = body
-            .keys()
-            .filter(|k| {
-                GATEWAY_ONLY.contains(k) || GATEWAY_ONLY_PREFIXES.iter().any(|p| k.starts_with(p))
-            })
-            .map(str::to_owned)
-            .collect();
-        for key in &gateway_only {
-            body.remove(key);
-        }
-        let chat = request.endpoint == "chat";
-        let body_streams = body.get("stream").is_some_and(|v| v.get() == "true");
-        let stream = chat && (request.context.stream || body_streams);
-        if stream {
-            if !body_streams {
-                body.set("stream", &true);
-            }
-            if self.stream_options {
-                // Cost and metrics need the usage chunk; the decoder hides it when not asked for.
-                let mut options: serde_json::Map<String, Value> =
-                    body.get_as("stream_options")?.unwrap_or_default();
-                options.insert("include_usage".to_owned(), Value::Bool(true));
-                body.set("stream_options", &options);
-            }
-        }
-        if chat
-            && catalog::is_reasoning_model(&self.base_model)
-            && !body.contains("max_completion_tokens")
-        {
-            if let Some(max) = body
-                .get("max_tokens")
-                .filter(|v| v.get() != "null")
-                .map(ToOwned::to_owned)
-            {
-                body.remove("max_tokens");
-                body.set_raw("max_completion_tokens", max);
-            }
-        }
-        let url = format!("{}{path}{}", self.base, self.query);
-        let mut upstream = UpstreamRequest::post_json(url, body.to_vec()).header(name, value);
-        if stream {
-            upstream = upstream.header("accept", "text/event-stream");
-        }
-        Ok(upstream)
+        Ok(upstream.header(name, value))
     }
 
     fn parse_response(
@@ -522,13 +634,27 @@ impl Provider for AzureOpenAi {
         head: &ResponseHead,
         body: &[u8],
     ) -> Result<ParsedResponse, ProviderError> {
-        if head.header(switchyard_plugin_sdk::ENDPOINT_HEADER) == Some("embeddings") {
-            return openai::parse_embeddings_response(PROVIDER, body).map_err(|e| self.redact(e));
-        }
-        if let Some(e) = filtered_answer(body) {
-            return Err(e);
-        }
-        openai::parse_chat_response(PROVIDER, body).map_err(|e| self.redact(e))
+        use native::answers;
+        let parsed = match head
+            .header(switchyard_plugin_sdk::ENDPOINT_HEADER)
+            .unwrap_or(CHAT)
+        {
+            EMBEDDINGS => openai::parse_embeddings_response(PROVIDER, body),
+            RESPONSES => answers::parse_responses(PROVIDER, classify_error, body),
+            IMAGES => answers::parse_images(PROVIDER, classify_error, body),
+            AUDIO_TRANSCRIPTIONS => {
+                answers::parse_transcription(PROVIDER, classify_error, head, body)
+            }
+            AUDIO_SPEECH => answers::parse_speech(classify_error, head, body),
+            PASSTHROUGH => Ok(answers::parse_passthrough(head, body)),
+            _ => {
+                if let Some(e) = filtered_answer(body) {
+                    return Err(e);
+                }
+                openai::parse_chat_response(PROVIDER, body)
+            }
+        };
+        parsed.map_err(|e| self.redact(e))
     }
 
     fn classify_error(&self, head: &ResponseHead, body: &[u8]) -> ProviderError {
@@ -538,8 +664,13 @@ impl Provider for AzureOpenAi {
     fn stream_decoder(
         &self,
         context: &RequestContext,
-    ) -> Result<AzureStreamDecoder, ProviderError> {
-        Ok(AzureStreamDecoder::new(context))
+    ) -> Result<AzureOpenAiStreamDecoder, ProviderError> {
+        Ok(EndpointDecoder::new(
+            PROVIDER,
+            classify_error,
+            context,
+            AzureStreamDecoder::new(context),
+        ))
     }
 }
 
@@ -549,7 +680,7 @@ switchyard_plugin_sdk::export_provider!(AzureOpenAiPlugin);
 mod tests {
     use super::*;
     use serde_json::json;
-    use switchyard_plugin_sdk::AuthResponse;
+    use switchyard_plugin_sdk::{AuthResponse, StreamDecoder, StreamOutput};
 
     fn deployment(v: Value) -> DeploymentConfig {
         serde_json::from_value(v).unwrap()
@@ -754,5 +885,167 @@ mod tests {
         let e = a.parse_response(&head(200), filtered).unwrap_err();
         assert_eq!(e.kind, ErrorKind::ContentPolicy);
         assert!(e.message.contains("sexual"));
+    }
+
+    fn key_deployment(extra: Value) -> AzureOpenAi {
+        let mut v = json!({"model": "dep-1", "api_base": "https://r.openai.azure.com/openai/", "api_key": "k-123456789"});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        AzureOpenAi::new(deployment(v)).unwrap()
+    }
+
+    fn build_raw(
+        a: &AzureOpenAi,
+        endpoint: &str,
+        body: &[u8],
+        ctx: &RequestContext,
+    ) -> Result<UpstreamRequest, ProviderError> {
+        a.build_request(RequestIn {
+            endpoint,
+            body,
+            context: ctx,
+        })
+    }
+
+    #[test]
+    fn native_endpoints_use_deployment_urls_and_the_resources_responses_url() {
+        let a = key_deployment(json!({}));
+        let ctx = RequestContext::default();
+        let body = br#"{"model":"group","prompt":"a cat","n":2,"mock_response":"x"}"#;
+        for (endpoint, path) in [
+            ("images", "images/generations"),
+            ("audio_speech", "audio/speech"),
+        ] {
+            let r = build_raw(&a, endpoint, body, &ctx).unwrap();
+            assert_eq!(r.url, format!("https://r.openai.azure.com/openai/deployments/dep-1/{path}?api-version={DEFAULT_API_VERSION}"));
+            assert_eq!(
+                String::from_utf8(r.body.clone()).unwrap(),
+                r#"{"model":"dep-1","prompt":"a cat","n":2}"#
+            );
+            assert_eq!(header(&r, "api-key"), Some("k-123456789"));
+        }
+        let r = build_raw(
+            &a,
+            "responses",
+            br#"{"model":"g","input":"hi","stream":true}"#,
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(r.url, format!("https://r.openai.azure.com/openai/responses?api-version={DEFAULT_RESPONSES_API_VERSION}"));
+        assert_eq!(header(&r, "accept"), Some("text/event-stream"));
+        let dated = key_deployment(json!({"api_version": "2025-03-01-preview"}));
+        let r = build_raw(&dated, "responses", br#"{"input":"hi"}"#, &ctx).unwrap();
+        assert_eq!(
+            r.url,
+            "https://r.openai.azure.com/openai/responses?api-version=2025-03-01-preview"
+        );
+
+        let v1 = key_deployment(json!({"api_version": "v1"}));
+        let r = build_raw(&v1, "responses", br#"{"input":"hi"}"#, &ctx).unwrap();
+        assert_eq!(r.url, "https://r.openai.azure.com/openai/v1/responses");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&r.body).unwrap()["model"],
+            "dep-1"
+        );
+        let r = build_raw(&v1, "images", br#"{"prompt":"p"}"#, &ctx).unwrap();
+        assert_eq!(
+            r.url,
+            "https://r.openai.azure.com/openai/v1/images/generations"
+        );
+
+        let form =
+            b"--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper\r\n--b--\r\n";
+        let ctx = RequestContext {
+            content_type: Some("multipart/form-data; boundary=b".into()),
+            ..RequestContext::default()
+        };
+        let r = build_raw(&a, "audio_transcriptions", form, &ctx).unwrap();
+        assert_eq!(r.url, format!("https://r.openai.azure.com/openai/deployments/dep-1/audio/transcriptions?api-version={DEFAULT_API_VERSION}"));
+        assert_eq!(
+            header(&r, "content-type"),
+            Some("multipart/form-data; boundary=b")
+        );
+        assert_eq!(
+            r.body,
+            b"--b\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ndep-1\r\n--b--\r\n"
+        );
+
+        let e = build_raw(&a, "rerank", b"{}", &RequestContext::default()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        assert!(e.message.contains("'rerank'"), "{}", e.message);
+    }
+
+    #[test]
+    fn passthrough_goes_to_the_resource_with_the_deployments_credentials() {
+        let ctx = |path: &str| RequestContext {
+            passthrough: Some(switchyard_plugin_sdk::Passthrough {
+                method: "POST".into(),
+                path: path.into(),
+            }),
+            ..RequestContext::default()
+        };
+        let a = key_deployment(json!({}));
+        let body = br#"{"model":"client","messages":[]}"#;
+        for (path, url) in [
+            ("/openai/deployments/x/chat/completions?api-version=2024-10-21", "https://r.openai.azure.com/openai/deployments/x/chat/completions?api-version=2024-10-21"),
+            ("/v1/responses", "https://r.openai.azure.com/openai/v1/responses"),
+        ] {
+            let r = build_raw(&a, "passthrough", body, &ctx(path)).unwrap();
+            assert_eq!(r.url, url);
+            assert_eq!(r.body, body);
+            assert_eq!(header(&r, "api-key"), Some("k-123456789"));
+        }
+        let bearer = key_deployment(json!({"api_key": null, "params": {"azure_ad_token": "tok"}}));
+        let r = build_raw(&bearer, "passthrough", body, &ctx("/openai/models")).unwrap();
+        assert_eq!(header(&r, "authorization"), Some("Bearer tok"));
+        assert!(header(&r, "api-key").is_none());
+    }
+
+    #[test]
+    fn native_answers_and_streams() {
+        let a = key_deployment(json!({}));
+        let head = |endpoint: &str, ct: &str| ResponseHead {
+            status: 200,
+            headers: vec![
+                (
+                    switchyard_plugin_sdk::ENDPOINT_HEADER.into(),
+                    endpoint.into(),
+                ),
+                ("content-type".into(), ct.into()),
+            ],
+        };
+        let parsed = a
+            .parse_response(
+                &head("audio_transcriptions", "application/json"),
+                br#"{"text":"hi","duration":2.5}"#,
+            )
+            .unwrap();
+        assert_eq!(parsed.info.usage.unwrap().audio_input_ms, 2500);
+        let parsed = a
+            .parse_response(&head("audio_speech", "audio/aac"), b"\x00\x01aac")
+            .unwrap();
+        assert_eq!(parsed.info.content_type.as_deref(), Some("audio/aac"));
+        let parsed = a
+            .parse_response(
+                &head("images", "application/json"),
+                br#"{"created":1,"data":[{"url":"u"}]}"#,
+            )
+            .unwrap();
+        assert_eq!(parsed.info.usage.unwrap().images, 1);
+
+        let ctx = RequestContext {
+            stream: true,
+            ..RequestContext::default()
+        };
+        let body = b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"model\":\"gpt-4.1\",\"output\":[]}}\n\nevent: error\ndata: {\"type\":\"error\",\"code\":\"content_filter\",\"message\":\"filtered\"}\n\n";
+        let mut d = a.stream_decoder(&ctx).unwrap();
+        let mut out = StreamOutput::default();
+        d.feed(body, &mut out);
+        d.finish(&mut out);
+        let e = out.error.unwrap();
+        assert_eq!(e.kind, ErrorKind::ContentPolicy);
+        assert!(e.message.starts_with("azure: "), "{}", e.message);
+        assert_eq!(out.info.model.as_deref(), Some("gpt-4.1"));
     }
 }

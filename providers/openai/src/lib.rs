@@ -7,14 +7,30 @@
 //!
 //! A key is required only when the upstream is OpenAI itself: self-hosted servers usually need
 //! none, and then no `Authorization` header is sent.
+//!
+//! Besides chat, embeddings and completions, the plugin serves the Responses API, image
+//! generation, transcription, speech and the `/openai/*` pass-through route natively (see the
+//! `native` module): those bodies go upstream with only `model` rewritten and come back
+//! unchanged.
 
 mod catalog;
+mod native;
 
+use switchyard_plugin_sdk::endpoint::{
+    AUDIO_SPEECH, AUDIO_TRANSCRIPTIONS, CHAT, COMPLETIONS, EMBEDDINGS, IMAGES, PASSTHROUGH,
+    RESPONSES,
+};
 use switchyard_plugin_sdk::openai::{self, ChatStreamDecoder, RawObject};
 use switchyard_plugin_sdk::{
     DeploymentConfig, ErrorKind, Header, ParsedResponse, Plugin, PluginMetadata, Provider,
     ProviderError, RequestContext, RequestIn, ResponseHead, UpstreamRequest,
 };
+
+pub use native::EndpointDecoder;
+
+/// The plugin's stream decoder: OpenAI's chat decoder, or native events (Responses,
+/// pass-through).
+pub type OpenAiStreamDecoder = EndpointDecoder<ChatStreamDecoder>;
 
 /// OpenAI's public endpoint.
 pub const DEFAULT_API_BASE: &str = "https://api.openai.com/v1";
@@ -47,16 +63,34 @@ fn is_gateway_only(key: &str) -> bool {
     GATEWAY_ONLY.contains(&key) || GATEWAY_ONLY_PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
-/// Endpoint ids served, and their paths under the API base.
-const ENDPOINTS: &[&str] = &["chat", "embeddings", "completions"];
+/// Endpoint ids served.
+const ENDPOINTS: &[&str] = &[
+    CHAT,
+    EMBEDDINGS,
+    COMPLETIONS,
+    RESPONSES,
+    IMAGES,
+    AUDIO_TRANSCRIPTIONS,
+    AUDIO_SPEECH,
+    PASSTHROUGH,
+];
 
+/// The path under the API base of every endpoint but pass-through (whose path the client gives).
 fn endpoint_path(endpoint: &str) -> Option<&'static str> {
     Some(match endpoint {
-        "chat" => "/chat/completions",
-        "embeddings" => "/embeddings",
-        "completions" => "/completions",
+        CHAT => "/chat/completions",
+        EMBEDDINGS => "/embeddings",
+        COMPLETIONS => "/completions",
+        RESPONSES => "/responses",
+        IMAGES => "/images/generations",
+        AUDIO_TRANSCRIPTIONS => "/audio/transcriptions",
+        AUDIO_SPEECH => "/audio/speech",
         _ => return None,
     })
+}
+
+fn classify(head: &ResponseHead, body: &[u8]) -> ProviderError {
+    openai::classify_error(PROVIDER, head, body)
 }
 
 /// The OpenAI plugin.
@@ -222,26 +256,15 @@ impl OpenAi {
     }
 }
 
-impl Provider for OpenAi {
-    type Decoder = ChatStreamDecoder;
-
-    fn build_request(&self, request: RequestIn<'_>) -> Result<UpstreamRequest, ProviderError> {
-        let Some(path) = endpoint_path(request.endpoint) else {
-            return Err(ProviderError::invalid_request(format!(
-                "{PROVIDER}: the '{}' endpoint is not supported (one of: {})",
-                request.endpoint,
-                ENDPOINTS.join(", ")
-            )));
-        };
-        let chat = request.endpoint == "chat";
-        if self.api_key.is_none() && self.key_required {
-            return Err(ProviderError::new(
-                ErrorKind::Authentication,
-                format!("{PROVIDER}: no API key: set {API_KEY_ENV} or the deployment's api_key"),
-            )
-            .with_code("missing_api_key"));
-        }
-
+impl OpenAi {
+    /// Chat, embeddings and completions: the client's body with `model` rewritten, gateway-only
+    /// members removed and, on streams, the usage chunk requested.
+    fn openai_request(
+        &self,
+        request: RequestIn<'_>,
+        path: &str,
+    ) -> Result<UpstreamRequest, ProviderError> {
+        let chat = request.endpoint == CHAT;
         let mut body = RawObject::parse(request.body)?;
         body.set("model", &self.model);
         let gateway_only: Vec<String> = body
@@ -285,10 +308,22 @@ impl Provider for OpenAi {
         } else {
             format!("{}{path}", self.base)
         };
-        let mut upstream = UpstreamRequest::post_json(url, body.to_vec());
-        if stream {
-            upstream = upstream.header("accept", "text/event-stream");
+        Ok(native::post_json(url, body.to_vec(), stream))
+    }
+
+    /// `<api_base><path>`. The client's path names the API version as OpenAI's URLs do
+    /// (`/v1/chat/completions`) and the API base usually ends with it too: it is not doubled.
+    fn passthrough_url(&self, path: &str) -> String {
+        let versioned = path == "/v1" || path.starts_with("/v1/") || path.starts_with("/v1?");
+        if versioned && self.base.ends_with("/v1") {
+            format!("{}{}", self.base, &path[3..])
+        } else {
+            format!("{}{path}", self.base)
         }
+    }
+
+    /// The deployment's credentials and configured headers on an upstream request.
+    fn with_credentials(&self, mut upstream: UpstreamRequest) -> UpstreamRequest {
         if let Some(key) = &self.api_key {
             upstream = upstream.header("authorization", format!("Bearer {key}"));
         }
@@ -303,7 +338,49 @@ impl Provider for OpenAi {
                 .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
             upstream.headers.push((name.clone(), value.clone()));
         }
-        Ok(upstream)
+        upstream
+    }
+}
+
+impl Provider for OpenAi {
+    type Decoder = OpenAiStreamDecoder;
+
+    fn build_request(&self, request: RequestIn<'_>) -> Result<UpstreamRequest, ProviderError> {
+        if !ENDPOINTS.contains(&request.endpoint) {
+            return Err(ProviderError::invalid_request(format!(
+                "{PROVIDER}: the '{}' endpoint is not supported (one of: {})",
+                request.endpoint,
+                ENDPOINTS.join(", ")
+            )));
+        }
+        if self.api_key.is_none() && self.key_required {
+            return Err(ProviderError::new(
+                ErrorKind::Authentication,
+                format!("{PROVIDER}: no API key: set {API_KEY_ENV} or the deployment's api_key"),
+            )
+            .with_code("missing_api_key"));
+        }
+        let context = request.context;
+        let upstream = match (request.endpoint, endpoint_path(request.endpoint)) {
+            (PASSTHROUGH, _) | (_, None) => {
+                let (method, path) = native::passthrough_target(context)?;
+                let url = self.passthrough_url(path);
+                native::passthrough_request(method, url, request.body, context)
+            }
+            (AUDIO_TRANSCRIPTIONS, Some(path)) => native::transcription_request(
+                format!("{}{path}", self.base),
+                request.body,
+                &self.model,
+                context,
+            )?,
+            (RESPONSES | IMAGES | AUDIO_SPEECH, Some(path)) => {
+                let (body, stream) =
+                    native::json_body(request.body, &self.model, context, is_gateway_only)?;
+                native::post_json(format!("{}{path}", self.base), body, stream)
+            }
+            (_, Some(path)) => self.openai_request(request, path)?,
+        };
+        Ok(self.with_credentials(upstream))
     }
 
     fn parse_response(
@@ -311,8 +388,17 @@ impl Provider for OpenAi {
         head: &ResponseHead,
         body: &[u8],
     ) -> Result<ParsedResponse, ProviderError> {
-        match head.header(switchyard_plugin_sdk::ENDPOINT_HEADER) {
-            Some("embeddings") => openai::parse_embeddings_response(PROVIDER, body),
+        use native::answers;
+        match head
+            .header(switchyard_plugin_sdk::ENDPOINT_HEADER)
+            .unwrap_or(CHAT)
+        {
+            EMBEDDINGS => openai::parse_embeddings_response(PROVIDER, body),
+            RESPONSES => answers::parse_responses(PROVIDER, classify, body),
+            IMAGES => answers::parse_images(PROVIDER, classify, body),
+            AUDIO_TRANSCRIPTIONS => answers::parse_transcription(PROVIDER, classify, head, body),
+            AUDIO_SPEECH => answers::parse_speech(classify, head, body),
+            PASSTHROUGH => Ok(answers::parse_passthrough(head, body)),
             // Legacy completions have `choices` and `usage` like chat.
             _ => openai::parse_chat_response(PROVIDER, body),
         }
@@ -320,11 +406,19 @@ impl Provider for OpenAi {
     }
 
     fn classify_error(&self, head: &ResponseHead, body: &[u8]) -> ProviderError {
-        self.redact(openai::classify_error(PROVIDER, head, body))
+        self.redact(classify(head, body))
     }
 
-    fn stream_decoder(&self, context: &RequestContext) -> Result<ChatStreamDecoder, ProviderError> {
-        Ok(ChatStreamDecoder::new(PROVIDER, context))
+    fn stream_decoder(
+        &self,
+        context: &RequestContext,
+    ) -> Result<OpenAiStreamDecoder, ProviderError> {
+        Ok(EndpointDecoder::new(
+            PROVIDER,
+            classify,
+            context,
+            ChatStreamDecoder::new(PROVIDER, context),
+        ))
     }
 }
 

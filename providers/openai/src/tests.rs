@@ -84,7 +84,19 @@ fn metadata_describes_the_plugin_and_its_catalog() {
         assert!(m.credential_env.iter().any(|v| v == var), "{var}");
     }
     assert!(m.requires_api_key);
-    assert_eq!(m.endpoints, ["chat", "embeddings", "completions"]);
+    assert_eq!(
+        m.endpoints,
+        [
+            "chat",
+            "embeddings",
+            "completions",
+            "responses",
+            "images",
+            "audio_transcriptions",
+            "audio_speech",
+            "passthrough"
+        ]
+    );
     for p in [
         "messages",
         "tools",
@@ -576,4 +588,233 @@ fn the_stream_decoder_is_the_openai_one() {
     assert!(out.done);
     assert_eq!(out.info.finish_reason.as_deref(), Some("stop"));
     assert_eq!(out.info.usage.unwrap().total_tokens, 6);
+}
+
+fn build_for(
+    p: &OpenAi,
+    endpoint: &str,
+    body: &[u8],
+    ctx: &RequestContext,
+) -> Result<UpstreamRequest, ProviderError> {
+    p.build_request(RequestIn {
+        endpoint,
+        body,
+        context: ctx,
+    })
+}
+
+fn endpoint_head(endpoint: &str, content_type: Option<&str>) -> ResponseHead {
+    let mut h = head(200, &[(switchyard_plugin_sdk::ENDPOINT_HEADER, endpoint)]);
+    if let Some(ct) = content_type {
+        h.headers.push(("content-type".to_owned(), ct.to_owned()));
+    }
+    h
+}
+
+#[test]
+fn native_json_endpoints_rewrite_only_the_model() {
+    let body = br#"{"model":"group","input":"hi","reasoning":{"effort":"low"},"top_p":0.980,"user_api_key_alias":"x"}"#;
+    for (endpoint, path) in [
+        ("responses", "/responses"),
+        ("images", "/images/generations"),
+        ("audio_speech", "/audio/speech"),
+    ] {
+        let r = build_for(&with_key(), endpoint, body, &RequestContext::default()).unwrap();
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.url, format!("{DEFAULT_API_BASE}{path}"));
+        assert_eq!(
+            String::from_utf8(r.body.clone()).unwrap(),
+            r#"{"model":"gpt-4o-mini","input":"hi","reasoning":{"effort":"low"},"top_p":0.980}"#
+        );
+        assert_eq!(
+            header(&r, "authorization"),
+            Some("Bearer sk-test-0123456789")
+        );
+        assert_eq!(header(&r, "content-type"), Some("application/json"));
+    }
+    let ctx = RequestContext {
+        stream: true,
+        ..RequestContext::default()
+    };
+    let r = build_for(
+        &with_key(),
+        "responses",
+        br#"{"model":"g","input":"hi"}"#,
+        &ctx,
+    )
+    .unwrap();
+    assert_eq!(
+        sent(&r),
+        json!({"model": "gpt-4o-mini", "input": "hi", "stream": true})
+    );
+    assert_eq!(header(&r, "accept"), Some("text/event-stream"));
+}
+
+#[test]
+fn transcriptions_forward_the_form_with_its_boundary() {
+    let ct = "multipart/form-data; boundary=----b0undary";
+    let form = |model: &str| {
+        format!(
+            "------b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp3\"\r\nContent-Type: audio/mpeg\r\n\r\nID3 ------b0undary\r\n------b0undary\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n{model}\r\n------b0undary--\r\n"
+        )
+        .into_bytes()
+    };
+    let ctx = RequestContext {
+        content_type: Some(ct.to_owned()),
+        ..RequestContext::default()
+    };
+    let r = build_for(&with_key(), "audio_transcriptions", &form("whisper"), &ctx).unwrap();
+    assert_eq!(r.url, format!("{DEFAULT_API_BASE}/audio/transcriptions"));
+    assert_eq!(header(&r, "content-type"), Some(ct));
+    assert_eq!(r.body, form("gpt-4o-mini"));
+    assert_eq!(
+        header(&r, "authorization"),
+        Some("Bearer sk-test-0123456789")
+    );
+
+    let e = build_for(
+        &with_key(),
+        "audio_transcriptions",
+        &form("whisper"),
+        &RequestContext::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    assert!(e.message.contains("Content-Type"), "{}", e.message);
+    let no_boundary = RequestContext {
+        content_type: Some("multipart/form-data".to_owned()),
+        ..RequestContext::default()
+    };
+    let e = build_for(
+        &with_key(),
+        "audio_transcriptions",
+        &form("w"),
+        &no_boundary,
+    )
+    .unwrap_err();
+    assert!(e.message.contains("no boundary"), "{}", e.message);
+}
+
+#[test]
+fn passthrough_sends_the_body_unchanged_to_the_given_path() {
+    let ctx = |method: &str, path: &str, content_type: Option<&str>| RequestContext {
+        passthrough: Some(switchyard_plugin_sdk::Passthrough {
+            method: method.to_owned(),
+            path: path.to_owned(),
+        }),
+        content_type: content_type.map(str::to_owned),
+        ..RequestContext::default()
+    };
+    let body =
+        br#"{"model":"client-choice","messages":[],"fallbacks":["kept: not ours to judge"]}"#;
+    let r = build_for(
+        &with_key(),
+        "passthrough",
+        body,
+        &ctx("POST", "/v1/chat/completions", None),
+    )
+    .unwrap();
+    assert_eq!(r.url, "https://api.openai.com/v1/chat/completions");
+    assert_eq!(r.body, body);
+    assert_eq!(header(&r, "content-type"), Some("application/json"));
+    assert_eq!(
+        header(&r, "authorization"),
+        Some("Bearer sk-test-0123456789")
+    );
+
+    let r = build_for(
+        &with_key(),
+        "passthrough",
+        b"",
+        &ctx("get", "/models?limit=1", None),
+    )
+    .unwrap();
+    assert_eq!(
+        (r.method.as_str(), r.url.as_str()),
+        ("GET", "https://api.openai.com/v1/models?limit=1")
+    );
+    assert_eq!(header(&r, "content-type"), None);
+
+    let local = deployment(Some("http://localhost:8000"), None, &[]).unwrap();
+    let r = build_for(
+        &local,
+        "passthrough",
+        b"a,b",
+        &ctx("PUT", "/v1/files/x", Some("text/csv")),
+    )
+    .unwrap();
+    assert_eq!(r.url, "http://localhost:8000/v1/files/x");
+    assert_eq!(header(&r, "content-type"), Some("text/csv"));
+    assert_eq!(header(&r, "authorization"), None);
+
+    let e = build_for(&with_key(), "passthrough", body, &RequestContext::default()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    let e = build_for(
+        &deployment(None, None, &[]).unwrap(),
+        "passthrough",
+        body,
+        &ctx("POST", "/v1/x", None),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Authentication);
+}
+
+#[test]
+fn native_answers_are_read_by_endpoint() {
+    let p = with_key();
+    let images = br#"{"created":1,"data":[{"url":"u"},{"url":"v"},{"url":"w"}]}"#;
+    let parsed = p
+        .parse_response(&endpoint_head("images", None), images)
+        .unwrap();
+    assert_eq!(parsed.body, images);
+    assert_eq!(parsed.info.usage.unwrap().images, 3);
+
+    let audio = b"\xff\xfb\x90\x00 mp3 frames";
+    let parsed = p
+        .parse_response(&endpoint_head("audio_speech", Some("audio/mpeg")), audio)
+        .unwrap();
+    assert_eq!(parsed.body, audio);
+    assert_eq!(parsed.info.content_type.as_deref(), Some("audio/mpeg"));
+
+    let vtt = b"WEBVTT\n\n00:00.000 --> 00:01.000\nhi\n";
+    let parsed = p
+        .parse_response(
+            &endpoint_head("audio_transcriptions", Some("text/vtt; charset=utf-8")),
+            vtt,
+        )
+        .unwrap();
+    assert_eq!(
+        parsed.info.content_type.as_deref(),
+        Some("text/vtt; charset=utf-8")
+    );
+
+    let response = br#"{"object":"response","status":"completed","model":"gpt-5","output":[],"usage":{"input_tokens":3,"output_tokens":4}}"#;
+    let parsed = p
+        .parse_response(&endpoint_head("responses", None), response)
+        .unwrap();
+    assert_eq!(parsed.info.usage.unwrap().total_tokens, 7);
+    let e = p
+        .parse_response(
+            &endpoint_head("responses", None),
+            br#"{"error":{"message":"key sk-test-0123456789 revoked","code":"invalid_api_key"}}"#,
+        )
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Authentication);
+    assert!(!e.message.contains("sk-test-0123456789"));
+}
+
+#[test]
+fn a_responses_stream_is_passed_through() {
+    let ctx = RequestContext {
+        stream: true,
+        ..RequestContext::default()
+    };
+    let body = b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"model\":\"gpt-5\",\"output\":[]}}\n\nevent: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\",\"model\":\"gpt-5\",\"output\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":2}}}\n\n";
+    let mut d = with_key().stream_decoder(&ctx).unwrap();
+    let mut out = StreamOutput::default();
+    d.feed(body, &mut out);
+    d.finish(&mut out);
+    assert_eq!(out.sse, body);
+    assert!(out.done);
+    assert_eq!(out.info.usage.unwrap().total_tokens, 3);
 }
