@@ -137,6 +137,7 @@ fn anthropic_plugin_passes_its_suite() {
         report.covered["anthropic"], 9,
         "every recorded anthropic fixture is covered"
     );
+    assert_eq!(report.results.len(), 27, "{}", report.table());
 }
 
 #[test]
@@ -144,7 +145,8 @@ fn openai_compatible_family_passes_its_suite() {
     let report = suite("switchyard_provider_openai_compatible", "openai_compatible");
     assert_eq!(report.failures(), 0, "{}", report.table());
     assert_eq!(report.covered["groq"], 6);
-    assert_eq!(report.covered["mistral"] + report.skipped["mistral"], 7);
+    assert_eq!(report.covered["mistral"], 7, "embeddings included");
+    assert_eq!(report.skipped["mistral"], 0);
     assert_eq!(report.covered["openai_compatible"], 8);
 }
 
@@ -153,14 +155,14 @@ fn bedrock_plugin_passes_its_suite() {
     let report = suite("switchyard_provider_bedrock", "bedrock");
     assert_eq!(report.failures(), 0, "{}", report.table());
     assert_eq!(
-        report.covered["bedrock"], 9,
-        "recorded bedrock fixtures covered"
+        report.covered["bedrock"], 10,
+        "recorded bedrock fixtures covered, Titan embeddings included"
     );
     assert_eq!(
-        report.skipped["bedrock"], 2,
-        "skipped with a reason: the invoke route and Titan embeddings"
+        report.skipped["bedrock"], 1,
+        "skipped with a reason: the invoke route"
     );
-    assert_eq!(report.results.len(), 30, "{}", report.table());
+    assert_eq!(report.results.len(), 34, "{}", report.table());
 }
 
 #[test]
@@ -196,7 +198,7 @@ fn cohere_plugin_passes_its_suite() {
         "every recorded cohere fixture is covered"
     );
     assert_eq!(report.skipped["cohere"], 0);
-    assert_eq!(report.results.len(), 29, "{}", report.table());
+    assert_eq!(report.results.len(), 35, "{}", report.table());
 }
 
 #[test]
@@ -208,7 +210,7 @@ fn gemini_plugin_passes_its_suite() {
         "every recorded gemini fixture is covered"
     );
     assert_eq!(report.skipped["gemini"], 0);
-    assert_eq!(report.results.len(), 26, "{}", report.table());
+    assert_eq!(report.results.len(), 30, "{}", report.table());
 }
 
 #[test]

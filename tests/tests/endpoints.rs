@@ -283,8 +283,7 @@ async fn responses_go_natively_to_openai_with_earlier_turns_from_the_gateways_st
 }
 
 /// Pass-through routes: the client's gateway key out, the deployment's credential in; the
-/// answer comes back unchanged and its usage is charged (`/anthropic/*` comes with the anthropic
-/// plugin's pass-through).
+/// answer comes back unchanged and its usage is charged.
 #[tokio::test]
 async fn passthrough_routes_inject_the_deployments_credentials_and_charge_usage() {
     let upstream = Upstream::start().await;
@@ -314,6 +313,20 @@ async fn passthrough_routes_inject_the_deployments_credentials_and_charge_usage(
     // gpt-4o-mini has catalog prices: the usage was charged.
     assert!(cost.is_some_and(|c| c != "0"), "no cost header");
 
+    let r = post(
+        &gw,
+        "/anthropic/v1/messages",
+        json!({"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let sent = upstream.requests().pop().unwrap();
+    assert_eq!(
+        sent.header("x-api-key"),
+        Some("sk-upstream-anthropic-secret")
+    );
+    assert!(sent.header("authorization").is_none());
+
     // Without a gateway key: refused before anything is forwarded.
     let before = upstream.requests().len();
     let r = client()
@@ -324,4 +337,38 @@ async fn passthrough_routes_inject_the_deployments_credentials_and_charge_usage(
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(upstream.requests().len(), before);
+}
+
+/// `/v1/messages` to an Anthropic deployment is native: the body and the events go through
+/// as they are.
+#[tokio::test]
+async fn messages_go_natively_to_anthropic() {
+    let upstream = Upstream::start().await;
+    let gw = RunningGateway::start(&native_config(&upstream), &target_dir());
+    let body = json!({"model": "claude", "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hi"}], "metadata": {"user_id": "u1"}});
+    let r = post(&gw, "/v1/messages", body.clone()).await;
+    assert_eq!(r.status(), 200);
+    let m: Value = r.json().await.unwrap();
+    assert_eq!(m["id"], "msg_up_1");
+    assert_eq!(
+        m["content"][0]["text"],
+        "Messages from upstream to claude-sonnet-4-5"
+    );
+    let sent = upstream.requests().pop().unwrap();
+    assert_eq!(sent.path, "/v1/messages");
+    assert_eq!(sent.body["metadata"], json!({"user_id": "u1"}));
+    assert_eq!(
+        sent.header("x-api-key"),
+        Some("sk-upstream-anthropic-secret")
+    );
+
+    let mut body = body;
+    body["stream"] = json!(true);
+    let r = post(&gw, "/v1/messages", body).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("event: message_start"), "{text}");
+    assert!(text.contains("event: message_stop"), "{text}");
+    assert!(!text.contains("[DONE]"), "{text}");
 }

@@ -5,17 +5,31 @@
 //! as `tool_use`/`tool_result` blocks, thinking blocks as `reasoning_content`, prompt-caching
 //! tokens in usage, and the Messages SSE events (`message_start`, `content_block_*`,
 //! `message_delta`, `message_stop`, `ping`, `error`) turned into OpenAI chunks.
+//!
+//! Anthropic clients are also served natively: the `messages` endpoint (`/v1/messages` on the
+//! gateway) and the `/anthropic/*` pass-through route send the client's body upstream as it is
+//! (only `model` rewritten on `messages`) and answer with Anthropic's own JSON and events,
+//! reading usage, the stop reason and in-stream errors on the way (see `native`).
 
+mod events;
+mod native;
+mod passthrough;
 mod request;
 mod response;
 mod stream;
 
+use switchyard_plugin_sdk::endpoint::{CHAT, MESSAGES, PASSTHROUGH};
 use switchyard_plugin_sdk::{
     DeploymentConfig, ErrorKind, ModelInfo, ParsedResponse, Plugin, PluginMetadata, Provider,
-    ProviderError, RequestContext, RequestIn, ResponseHead, UpstreamRequest,
+    ProviderError, RequestContext, RequestIn, ResponseHead, StreamDecoder, StreamOutput,
+    UpstreamRequest, ENDPOINT_HEADER,
 };
 
+use events::RawEventDecoder;
+use native::{MessagesInspector, NativeStreams};
 pub use stream::MessagesStreamDecoder;
+
+const ENDPOINTS: &[&str] = &[CHAT, MESSAGES, PASSTHROUGH];
 
 /// Anthropic's public endpoint (the plugin appends `/v1/messages`).
 pub const DEFAULT_API_BASE: &str = "https://api.anthropic.com";
@@ -113,7 +127,7 @@ impl Plugin for AnthropicPlugin {
             .map(str::to_owned)
             .collect();
         m.requires_api_key = true;
-        m.endpoints = vec!["chat".to_owned()];
+        m.endpoints = ENDPOINTS.iter().map(|e| (*e).to_owned()).collect();
         m.supported_params = SUPPORTED_PARAMS.iter().map(|s| (*s).to_owned()).collect();
         m.models = CATALOG
             .iter()
@@ -145,15 +159,14 @@ impl Plugin for AnthropicPlugin {
             .with_param("api_base"));
         }
         // LiteLLM's api_base for Anthropic may or may not already end in /v1/messages.
-        let url = if base.ends_with("/v1/messages") {
-            base.to_owned()
-        } else if base.ends_with("/v1") {
-            format!("{base}/messages")
-        } else {
-            format!("{base}/v1/messages")
-        };
+        let root = base
+            .strip_suffix("/v1/messages")
+            .or_else(|| base.strip_suffix("/v1"))
+            .unwrap_or(base);
         Ok(Anthropic {
-            url,
+            url: format!("{root}/v1/messages"),
+            root: root.to_owned(),
+            native_streams: NativeStreams::default(),
             model: config.model,
             api_key: config
                 .api_key
@@ -164,21 +177,62 @@ impl Plugin for AnthropicPlugin {
 }
 
 /// One Anthropic deployment.
-#[derive(Debug)]
 pub struct Anthropic {
     url: String,
+    /// The API base without its version: pass-through paths name it (`/v1/messages`).
+    root: String,
     model: String,
     api_key: Option<String>,
+    native_streams: NativeStreams,
+}
+
+impl std::fmt::Debug for Anthropic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key never reaches a log line through Debug.
+        f.debug_struct("Anthropic")
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// The plugin's stream decoder: Messages events translated to OpenAI chunks for `chat`, or
+/// passed through whole for `messages` and the pass-through route.
+#[derive(Debug)]
+pub struct AnthropicStreamDecoder(DecoderKind);
+
+#[derive(Debug)]
+enum DecoderKind {
+    Chat(MessagesStreamDecoder),
+    Native(RawEventDecoder<MessagesInspector>),
+}
+
+impl StreamDecoder for AnthropicStreamDecoder {
+    fn feed(&mut self, bytes: &[u8], out: &mut StreamOutput) {
+        match &mut self.0 {
+            DecoderKind::Chat(d) => d.feed(bytes, out),
+            DecoderKind::Native(d) => d.feed(bytes, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut StreamOutput) {
+        match &mut self.0 {
+            DecoderKind::Chat(d) => d.finish(out),
+            DecoderKind::Native(d) => d.finish(out),
+        }
+    }
 }
 
 impl Provider for Anthropic {
-    type Decoder = MessagesStreamDecoder;
+    type Decoder = AnthropicStreamDecoder;
 
     fn build_request(&self, request: RequestIn<'_>) -> Result<UpstreamRequest, ProviderError> {
-        if request.endpoint != "chat" {
+        if !ENDPOINTS.contains(&request.endpoint) {
             return Err(ProviderError::invalid_request(format!(
-                "the anthropic plugin does not serve the '{}' endpoint",
-                request.endpoint
+                "the anthropic plugin does not serve the '{}' endpoint (one of: {})",
+                request.endpoint,
+                ENDPOINTS.join(", ")
             )));
         }
         let key = self.api_key.as_deref().ok_or_else(|| {
@@ -188,11 +242,31 @@ impl Provider for Anthropic {
             )
             .with_code("missing_api_key")
         })?;
-        let body = request::translate(request.body, &self.model, request.context)?;
-        let mut upstream = UpstreamRequest::post_json(self.url.clone(), body)
+        let context = request.context;
+        let upstream = match request.endpoint {
+            PASSTHROUGH => {
+                let (method, path) = passthrough::target("anthropic", context)?;
+                let url = format!("{}{path}", self.root);
+                return Ok(passthrough::request(method, url, request.body, context)
+                    .header("x-api-key", key)
+                    .header("anthropic-version", ANTHROPIC_VERSION));
+            }
+            MESSAGES => {
+                let body = native::messages_body(request.body, &self.model, context)?;
+                if context.stream {
+                    self.native_streams.remember(context);
+                }
+                UpstreamRequest::post_json(self.url.clone(), body)
+            }
+            _ => UpstreamRequest::post_json(
+                self.url.clone(),
+                request::translate(request.body, &self.model, context)?,
+            ),
+        };
+        let mut upstream = upstream
             .header("x-api-key", key)
             .header("anthropic-version", ANTHROPIC_VERSION);
-        if request.context.stream {
+        if context.stream {
             upstream = upstream.header("accept", "text/event-stream");
         }
         Ok(upstream)
@@ -200,10 +274,14 @@ impl Provider for Anthropic {
 
     fn parse_response(
         &self,
-        _head: &ResponseHead,
+        head: &ResponseHead,
         body: &[u8],
     ) -> Result<ParsedResponse, ProviderError> {
-        response::translate(body)
+        match head.header(ENDPOINT_HEADER).unwrap_or(CHAT) {
+            MESSAGES => native::parse_message(body),
+            PASSTHROUGH => Ok(native::parse_passthrough(head, body)),
+            _ => response::translate(body),
+        }
     }
 
     fn classify_error(&self, head: &ResponseHead, body: &[u8]) -> ProviderError {
@@ -213,9 +291,25 @@ impl Provider for Anthropic {
     fn stream_decoder(
         &self,
         context: &RequestContext,
-    ) -> Result<MessagesStreamDecoder, ProviderError> {
-        Ok(MessagesStreamDecoder::new(context))
+    ) -> Result<AnthropicStreamDecoder, ProviderError> {
+        let kind = if context.passthrough.is_some() {
+            DecoderKind::Native(RawEventDecoder::new(
+                "anthropic",
+                MessagesInspector::new(true),
+            ))
+        } else if self.native_streams.is_native(context) {
+            DecoderKind::Native(RawEventDecoder::new(
+                "anthropic",
+                MessagesInspector::new(false),
+            ))
+        } else {
+            DecoderKind::Chat(MessagesStreamDecoder::new(context))
+        };
+        Ok(AnthropicStreamDecoder(kind))
     }
 }
 
 switchyard_plugin_sdk::export_provider!(AnthropicPlugin);
+
+#[cfg(test)]
+mod tests;

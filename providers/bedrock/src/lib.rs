@@ -12,16 +12,21 @@
 //! `additionalModelRequestFields`), JSON mode (a forced tool whose input becomes the content),
 //! prompt-cache points, usage with cache reads and writes, and Bedrock's exceptions (HTTP and
 //! in-stream) mapped to the gateway's error classes with their messages.
+//!
+//! Embeddings go through `InvokeModel` (`POST /model/{id}/invoke`, signed the same way) for
+//! Amazon Titan text models (one text per request) and Cohere Embed; see `embeddings`.
 
 mod catalog;
+mod embeddings;
 mod request;
 mod response;
 mod sigv4;
 mod stream;
 
+use switchyard_plugin_sdk::endpoint::{CHAT, EMBEDDINGS};
 use switchyard_plugin_sdk::{
     DeploymentConfig, ErrorKind, ParsedResponse, Plugin, PluginMetadata, Provider, ProviderError,
-    RequestContext, RequestIn, ResponseHead, UpstreamRequest,
+    RequestContext, RequestIn, ResponseHead, UpstreamRequest, ENDPOINT_HEADER,
 };
 
 pub use stream::ConverseStreamDecoder;
@@ -73,7 +78,7 @@ impl Plugin for BedrockPlugin {
             .collect();
         // Checked at request time: SigV4 credentials and API keys come from several places.
         m.requires_api_key = false;
-        m.endpoints = vec!["chat".to_owned()];
+        m.endpoints = vec![CHAT.to_owned(), EMBEDDINGS.to_owned()];
         m.supported_params = catalog::supported_params();
         m.models = catalog::models();
         m
@@ -267,9 +272,9 @@ impl Provider for Bedrock {
     type Decoder = ConverseStreamDecoder;
 
     fn build_request(&self, request: RequestIn<'_>) -> Result<UpstreamRequest, ProviderError> {
-        if request.endpoint != "chat" {
+        if request.endpoint != CHAT && request.endpoint != EMBEDDINGS {
             return Err(ProviderError::invalid_request(format!(
-                "bedrock: the '{}' endpoint is not supported (chat only)",
+                "bedrock: the '{}' endpoint is not supported (chat, embeddings)",
                 request.endpoint
             )));
         }
@@ -285,15 +290,20 @@ impl Provider for Bedrock {
             )
             .with_code("missing_api_key"));
         }
-        let body = request::translate(request.body, &self.model, request.context)?;
-        let stream = request.context.stream;
+        let embeddings = request.endpoint == EMBEDDINGS;
+        let body = if embeddings {
+            embeddings::request_body(embeddings::family(&self.model)?, request.body)?
+        } else {
+            request::translate(request.body, &self.model, request.context)?
+        };
+        let stream = request.context.stream && !embeddings;
         let url = format!(
             "{}/{}",
             self.model_url,
-            if stream {
-                "converse-stream"
-            } else {
-                "converse"
+            match (embeddings, stream) {
+                (true, _) => "invoke",
+                (false, true) => "converse-stream",
+                (false, false) => "converse",
             }
         );
         let mut upstream = UpstreamRequest::post_json(url, body);
@@ -333,6 +343,9 @@ impl Provider for Bedrock {
         head: &ResponseHead,
         body: &[u8],
     ) -> Result<ParsedResponse, ProviderError> {
+        if head.header(ENDPOINT_HEADER) == Some(EMBEDDINGS) {
+            return embeddings::parse(embeddings::family(&self.model)?, head, body, &self.model);
+        }
         response::translate(head, body, &self.model)
     }
 
@@ -446,6 +459,55 @@ mod tests {
             header(&stream, "accept"),
             Some("application/vnd.amazon.eventstream")
         );
+    }
+
+    #[test]
+    fn embeddings_are_invoked_and_signed() {
+        let b = Bedrock::new(deployment("amazon.titan-embed-text-v2:0", creds())).unwrap();
+        let body = br#"{"model":"titan","input":"hi","dimensions":256}"#;
+        let r = b
+            .build_request(RequestIn {
+                endpoint: EMBEDDINGS,
+                body,
+                context: &ctx(1_740_963_423_000, true),
+            })
+            .unwrap();
+        assert_eq!(
+            r.url,
+            "https://bedrock-runtime.us-east-1.amazonaws.com/model/amazon.titan-embed-text-v2%3A0/invoke"
+        );
+        assert_eq!(r.body, br#"{"dimensions":256,"inputText":"hi"}"#);
+        assert_eq!(header(&r, "accept"), Some("application/json"));
+        assert!(header(&r, "authorization")
+            .unwrap()
+            .starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250303/us-east-1/bedrock/"));
+
+        let head = ResponseHead {
+            status: 200,
+            headers: vec![(ENDPOINT_HEADER.into(), EMBEDDINGS.into())],
+        };
+        let parsed = b
+            .parse_response(&head, br#"{"embedding":[0.1],"inputTextTokenCount":2}"#)
+            .unwrap();
+        assert_eq!(parsed.info.usage.unwrap().prompt_tokens, 2);
+
+        let chat_model = Bedrock::new(deployment("us.amazon.nova-micro-v1:0", creds())).unwrap();
+        let e = chat_model
+            .build_request(RequestIn {
+                endpoint: EMBEDDINGS,
+                body,
+                context: &ctx(1, false),
+            })
+            .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("model"));
+        let e = b
+            .build_request(RequestIn {
+                endpoint: "rerank",
+                body,
+                context: &ctx(1, false),
+            })
+            .unwrap_err();
+        assert!(e.message.contains("'rerank'"));
     }
 
     #[test]

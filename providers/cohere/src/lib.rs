@@ -8,6 +8,8 @@
 //! |---|---|---|
 //! | `cohere/<model>`, `cohere_chat/<model>` | `chat` | `POST {base}/v2/chat` (SSE when streaming) |
 //! | same | `embeddings` | `POST {base}/v2/embed` |
+//! | same | `rerank` | `POST {base}/v2/rerank` (Cohere's shape in and out) |
+//! | same | `passthrough` | `{method} {base}{path}` (`/cohere/*` on the gateway) |
 //!
 //! ## Settings
 //!
@@ -48,16 +50,31 @@
 //! `encoding_format: base64` asks Cohere for `base64` embeddings (little-endian float32, as
 //! OpenAI's), else `float`. The answer becomes an OpenAI embeddings list with
 //! `meta.billed_units.input_tokens` as usage.
+//!
+//! Rerank: the client's Cohere request goes upstream with only `model` rewritten (after checking
+//! `query`, `documents`, `top_n`, `max_tokens_per_doc` and `return_documents`); the answer comes
+//! back as Cohere sent it, with `meta.billed_units.search_units` (1 when absent) as the
+//! `queries` usage. Pass-through requests go to `{base}{path}` unchanged with the deployment's
+//! key; their answers and streams are forwarded unchanged, with the usage they report.
 
+#[path = "../../anthropic/src/events.rs"]
+mod events;
+mod native;
+#[path = "../../anthropic/src/passthrough.rs"]
+mod passthrough;
 mod request;
 mod response;
 mod stream;
 
+use switchyard_plugin_sdk::endpoint::{self, EMBEDDINGS, PASSTHROUGH, RERANK};
 use switchyard_plugin_sdk::{
     DeploymentConfig, ErrorKind, ModelInfo, ParsedResponse, Plugin, PluginMetadata, Provider,
-    ProviderError, RequestContext, RequestIn, ResponseHead, UpstreamRequest, ENDPOINT_HEADER,
+    ProviderError, RequestContext, RequestIn, ResponseHead, StreamDecoder, StreamOutput,
+    UpstreamRequest, ENDPOINT_HEADER,
 };
 
+use events::RawEventDecoder;
+use native::PassthroughInspector;
 pub use stream::ChatStreamDecoder;
 
 /// Cohere's public endpoint (the plugin appends `/v2/chat` or `/v2/embed`).
@@ -66,7 +83,7 @@ pub const DEFAULT_API_BASE: &str = "https://api.cohere.com";
 const PROVIDER: &str = "cohere";
 const KEY_ENVS: [&str; 2] = ["COHERE_API_KEY", "CO_API_KEY"];
 const BASE_ENV: &str = "COHERE_API_BASE";
-const ENDPOINTS: &[&str] = &["chat", "embeddings"];
+const ENDPOINTS: &[&str] = &[endpoint::CHAT, EMBEDDINGS, RERANK, PASSTHROUGH];
 
 /// OpenAI chat parameters the translation understands (for models not in the catalog too).
 const SUPPORTED_PARAMS: &[&str] = &[
@@ -103,6 +120,8 @@ enum Kind {
         reasoning: bool,
     },
     Embed,
+    /// A rerank model; its price is per query (search unit), which the host's catalog has.
+    Rerank,
 }
 
 struct Entry {
@@ -152,9 +171,18 @@ const CATALOG: &[Entry] = &[
     Entry { id: "embed-english-light-v3.0", context_window: 512, max_output_tokens: None, input: Some("0.0000001"), output: Some("0"), kind: Kind::Embed },
     Entry { id: "embed-multilingual-v3.0", context_window: 512, max_output_tokens: None, input: Some("0.0000001"), output: Some("0"), kind: Kind::Embed },
     Entry { id: "embed-multilingual-light-v3.0", context_window: 512, max_output_tokens: None, input: Some("0.0000001"), output: Some("0"), kind: Kind::Embed },
+    Entry { id: "rerank-v4.0-pro", context_window: 32_768, max_output_tokens: None, input: None, output: None, kind: Kind::Rerank },
+    Entry { id: "rerank-v4.0-fast", context_window: 32_768, max_output_tokens: None, input: None, output: None, kind: Kind::Rerank },
+    Entry { id: "rerank-v3.5", context_window: 4_096, max_output_tokens: None, input: None, output: None, kind: Kind::Rerank },
+    Entry { id: "rerank-english-v3.0", context_window: 4_096, max_output_tokens: None, input: None, output: None, kind: Kind::Rerank },
+    Entry { id: "rerank-multilingual-v3.0", context_window: 4_096, max_output_tokens: None, input: None, output: None, kind: Kind::Rerank },
 ];
 
 fn model_params(kind: Kind) -> Vec<String> {
+    if kind == Kind::Rerank {
+        // Chat parameters mean nothing to a rerank model.
+        return Vec::new();
+    }
     SUPPORTED_PARAMS
         .iter()
         .filter(|p| match kind {
@@ -162,7 +190,7 @@ fn model_params(kind: Kind) -> Vec<String> {
                 (tools || !TOOL_PARAMS.contains(p)) && (reasoning || !REASONING_PARAMS.contains(p))
             }
             // Chat parameters are not checked on embeddings; the plugin's list stands.
-            Kind::Embed => true,
+            Kind::Embed | Kind::Rerank => true,
         })
         .map(|p| (*p).to_owned())
         .collect()
@@ -257,7 +285,6 @@ impl Plugin for CoherePlugin {
 }
 
 /// One Cohere deployment.
-#[derive(Debug)]
 pub struct Cohere {
     /// Scheme, host and path prefix, without the `/v2/...` route.
     base: String,
@@ -265,22 +292,67 @@ pub struct Cohere {
     api_key: Option<String>,
 }
 
+impl std::fmt::Debug for Cohere {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key never reaches a log line through Debug.
+        f.debug_struct("Cohere")
+            .field("base", &self.base)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// The plugin's stream decoder: Cohere chat events translated to OpenAI chunks, or a
+/// pass-through stream forwarded whole.
+#[derive(Debug)]
+pub struct CohereStreamDecoder(DecoderKind);
+
+#[derive(Debug)]
+enum DecoderKind {
+    // Boxed: the chat decoder's state is much larger than the pass-through one's.
+    Chat(Box<ChatStreamDecoder>),
+    Passthrough(RawEventDecoder<PassthroughInspector>),
+}
+
+impl StreamDecoder for CohereStreamDecoder {
+    fn feed(&mut self, bytes: &[u8], out: &mut StreamOutput) {
+        match &mut self.0 {
+            DecoderKind::Chat(d) => d.feed(bytes, out),
+            DecoderKind::Passthrough(d) => d.feed(bytes, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut StreamOutput) {
+        match &mut self.0 {
+            DecoderKind::Chat(d) => d.finish(out),
+            DecoderKind::Passthrough(d) => d.finish(out),
+        }
+    }
+}
+
 impl Provider for Cohere {
-    type Decoder = ChatStreamDecoder;
+    type Decoder = CohereStreamDecoder;
 
     fn build_request(&self, request: RequestIn<'_>) -> Result<UpstreamRequest, ProviderError> {
         let (route, body) = match request.endpoint {
-            "chat" => (
+            endpoint::CHAT => (
                 "/v2/chat",
                 request::translate_chat(request.body, &self.model, request.context)?,
             ),
-            "embeddings" => (
+            EMBEDDINGS => (
                 "/v2/embed",
                 request::translate_embed(request.body, &self.model)?,
             ),
+            RERANK => (
+                "/v2/rerank",
+                native::rerank_body(request.body, &self.model)?,
+            ),
+            PASSTHROUGH => ("", Vec::new()),
             other => {
                 return Err(ProviderError::invalid_request(format!(
-                    "the cohere plugin does not serve the '{other}' endpoint"
+                    "the cohere plugin does not serve the '{other}' endpoint (one of: {})",
+                    ENDPOINTS.join(", ")
                 )))
             }
         };
@@ -294,8 +366,14 @@ impl Provider for Cohere {
             )
             .with_code("missing_api_key")
         })?;
-        let mut upstream = UpstreamRequest::post_json(format!("{}{route}", self.base), body)
-            .header("authorization", format!("Bearer {key}"));
+        let mut upstream = if request.endpoint == PASSTHROUGH {
+            let (method, path) = passthrough::target(PROVIDER, request.context)?;
+            let url = format!("{}{path}", self.base);
+            passthrough::request(method, url, request.body, request.context)
+        } else {
+            UpstreamRequest::post_json(format!("{}{route}", self.base), body)
+        }
+        .header("authorization", format!("Bearer {key}"));
         if request.endpoint == "chat" && request.context.stream {
             upstream = upstream.header("accept", "text/event-stream");
         }
@@ -307,8 +385,10 @@ impl Provider for Cohere {
         head: &ResponseHead,
         body: &[u8],
     ) -> Result<ParsedResponse, ProviderError> {
-        match head.header(ENDPOINT_HEADER) {
-            Some("embeddings") => response::translate_embed(body, &self.model),
+        match head.header(ENDPOINT_HEADER).unwrap_or(endpoint::CHAT) {
+            EMBEDDINGS => response::translate_embed(body, &self.model),
+            RERANK => native::parse_rerank(head, body),
+            PASSTHROUGH => Ok(native::parse_passthrough(head, body)),
             _ => response::translate_chat(body, &self.model),
         }
     }
@@ -317,8 +397,15 @@ impl Provider for Cohere {
         response::classify_error(head, body)
     }
 
-    fn stream_decoder(&self, context: &RequestContext) -> Result<ChatStreamDecoder, ProviderError> {
-        Ok(ChatStreamDecoder::new(&self.model, context))
+    fn stream_decoder(
+        &self,
+        context: &RequestContext,
+    ) -> Result<CohereStreamDecoder, ProviderError> {
+        Ok(CohereStreamDecoder(if context.passthrough.is_some() {
+            DecoderKind::Passthrough(RawEventDecoder::new(PROVIDER, PassthroughInspector))
+        } else {
+            DecoderKind::Chat(Box::new(ChatStreamDecoder::new(&self.model, context)))
+        }))
     }
 }
 

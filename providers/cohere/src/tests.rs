@@ -56,7 +56,7 @@ fn metadata_declares_providers_endpoints_catalog_and_capabilities() {
     let m = CoherePlugin::metadata();
     assert_eq!(m.name, "cohere");
     assert_eq!(m.providers, ["cohere", "cohere_chat"]);
-    assert_eq!(m.endpoints, ["chat", "embeddings"]);
+    assert_eq!(m.endpoints, ["chat", "embeddings", "rerank", "passthrough"]);
     assert!(m.credential_env.contains(&"COHERE_API_KEY".to_owned()));
     assert!(m.credential_env.contains(&"CO_API_KEY".to_owned()));
     let find = |id: &str| m.models.iter().find(|x| x.id == id).unwrap();
@@ -74,7 +74,14 @@ fn metadata_declares_providers_endpoints_catalog_and_capabilities() {
         .iter()
         .any(|p| p == "tools"));
     assert_eq!(find("embed-v4.0").max_output_tokens, None);
+    let rerank = find("rerank-v3.5");
+    assert_eq!(rerank.context_window, Some(4_096));
+    assert!(rerank.input_cost_per_token.is_none() && rerank.supported_params.is_empty());
     for id in [
+        "rerank-v4.0-pro",
+        "rerank-v4.0-fast",
+        "rerank-english-v3.0",
+        "rerank-multilingual-v3.0",
         "command-r",
         "command-r-plus",
         "command-r7b-12-2024",
@@ -660,4 +667,66 @@ proptest::proptest! {
         let _ = p.classify_error(&head(400, None), &bytes);
         let _ = p.build_request(RequestIn { endpoint: "chat", body: &bytes, context: &RequestContext::default() });
     }
+}
+
+#[test]
+fn rerank_goes_to_v2_rerank_and_answers_with_search_units() {
+    let body = json!({"model": "rr", "query": "q", "documents": ["a", {"text": "b"}], "top_n": 1});
+    let r = build(&keyed(), "rerank", body, false, false).unwrap();
+    assert_eq!(r.url, "https://api.cohere.com/v2/rerank");
+    assert!(r
+        .headers
+        .contains(&("authorization".to_owned(), "Bearer co-test".to_owned())));
+    let sent: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(sent["model"], "command-r");
+    assert_eq!(sent["documents"][1]["text"], "b");
+    let e = build(&keyed(), "rerank", json!({"query": "q"}), false, false).unwrap_err();
+    assert_eq!(e.param.as_deref(), Some("documents"));
+
+    let answer = br#"{"id":"r","results":[{"index":0,"relevance_score":0.7}],"meta":{"billed_units":{"search_units":1}}}"#;
+    let parsed = keyed()
+        .parse_response(&head(200, Some("rerank")), answer)
+        .unwrap();
+    assert_eq!(parsed.body, answer);
+    assert_eq!(parsed.info.usage.unwrap().queries, 1);
+}
+
+#[test]
+fn passthrough_forwards_the_body_with_the_key() {
+    let p =
+        deployment(json!({"api_key": "co-test", "api_base": "https://proxy.example/v2"})).unwrap();
+    let context = RequestContext {
+        stream: true,
+        passthrough: Some(switchyard_plugin_sdk::Passthrough {
+            method: "POST".into(),
+            path: "/v2/chat".into(),
+        }),
+        ..RequestContext::default()
+    };
+    let body = br#"{"model":"command-a-03-2025","stream":true,"messages":[]}"#;
+    let r = p
+        .build_request(RequestIn {
+            endpoint: "passthrough",
+            body,
+            context: &context,
+        })
+        .unwrap();
+    assert_eq!(
+        (r.method.as_str(), r.url.as_str()),
+        ("POST", "https://proxy.example/v2/chat")
+    );
+    assert_eq!(r.body, body);
+    assert!(r
+        .headers
+        .contains(&("authorization".to_owned(), "Bearer co-test".to_owned())));
+    assert!(!format!("{p:?}").contains("co-test"));
+
+    let stream = b"event: content-delta\ndata: {\"type\":\"content-delta\"}\n\nevent: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\",\"usage\":{\"tokens\":{\"input_tokens\":3,\"output_tokens\":1}}}}\n\n";
+    let mut d = p.stream_decoder(&context).unwrap();
+    let mut out = StreamOutput::default();
+    d.feed(stream, &mut out);
+    d.finish(&mut out);
+    assert_eq!(out.sse, stream, "forwarded unchanged, not as OpenAI chunks");
+    assert!(out.done);
+    assert_eq!(out.info.usage.unwrap().total_tokens, 4);
 }

@@ -4,14 +4,32 @@
 //! deployments, the key in the `x-goog-api-key` header, `models/{model}:generateContent`,
 //! `:streamGenerateContent?alt=sse` and `:batchEmbedContents`. The translation itself lives in
 //! `switchyard-google-genai`, shared with the `vertex_ai` plugin.
+//!
+//! The `/gemini/*` pass-through route sends the client's request to `<api_base><path>`
+//! unchanged (`/v1beta/models/gemini-2.5-flash:generateContent`; a path that names the API
+//! version replaces the base's) with the deployment's key in `x-goog-api-key`, and forwards
+//! the answer unchanged with the usage its `usageMetadata` reports.
 
 mod catalog;
+#[path = "../../anthropic/src/events.rs"]
+mod events;
+#[path = "../../anthropic/src/passthrough.rs"]
+mod passthrough;
+mod passthrough_stream;
 
 use switchyard_google_genai::{embeddings, method_suffix, GenerateStreamDecoder};
+use switchyard_plugin_sdk::endpoint::{CHAT, EMBEDDINGS, PASSTHROUGH};
 use switchyard_plugin_sdk::{
     DeploymentConfig, ErrorKind, ParsedResponse, Plugin, PluginMetadata, Provider, ProviderError,
-    RequestContext, RequestIn, ResponseHead, UpstreamRequest, ENDPOINT_HEADER,
+    RequestContext, RequestIn, ResponseHead, StreamDecoder, StreamOutput, UpstreamRequest,
+    ENDPOINT_HEADER,
 };
+
+pub use passthrough_stream::PassthroughDecoder;
+
+const ENDPOINTS: &[&str] = &[CHAT, EMBEDDINGS, PASSTHROUGH];
+/// API versions a base URL or a pass-through path may name.
+const API_VERSIONS: [&str; 3] = ["/v1beta", "/v1", "/v1alpha"];
 
 /// The provider id (`gemini/…`), also the prefix of error messages.
 const PROVIDER: &str = "gemini";
@@ -38,7 +56,7 @@ impl Plugin for GeminiPlugin {
             .map(str::to_owned)
             .collect();
         m.requires_api_key = true;
-        m.endpoints = vec!["chat".to_owned(), "embeddings".to_owned()];
+        m.endpoints = ENDPOINTS.iter().map(|e| (*e).to_owned()).collect();
         m.supported_params = catalog::supported_params();
         m.models = catalog::models();
         m
@@ -58,14 +76,16 @@ impl Plugin for GeminiPlugin {
             .with_param("api_base"));
         }
         // An api_base without an API version gets the default one.
-        let base = if ["/v1beta", "/v1", "/v1alpha"]
-            .iter()
-            .any(|v| base.ends_with(v))
-        {
+        let base = if API_VERSIONS.iter().any(|v| base.ends_with(v)) {
             base.to_owned()
         } else {
             format!("{base}/v1beta")
         };
+        let root = API_VERSIONS
+            .iter()
+            .find_map(|v| base.strip_suffix(v))
+            .unwrap_or(&base)
+            .to_owned();
         let model = config.model.trim().trim_start_matches("models/").to_owned();
         if model.is_empty() {
             return Err(
@@ -84,6 +104,8 @@ impl Plugin for GeminiPlugin {
             });
         Ok(Gemini {
             model_url: format!("{base}/models/{model}"),
+            base,
+            root,
             model,
             api_key: api_key.map(Redacted),
         })
@@ -104,16 +126,78 @@ impl std::fmt::Debug for Redacted {
 pub struct Gemini {
     /// `{base}/models/{model}`, to which the method is added.
     model_url: String,
+    /// The API base, with its version (`…/v1beta`).
+    base: String,
+    /// The API base without its version, for pass-through paths that name one.
+    root: String,
     model: String,
     api_key: Option<Redacted>,
 }
 
-fn is_embeddings(head: &ResponseHead) -> bool {
-    head.header(ENDPOINT_HEADER) == Some("embeddings")
+/// A pass-through path without a `key` query parameter: the deployment's key goes in
+/// `x-goog-api-key`, and a key the client put in its URL (one for the gateway) must not reach
+/// Google.
+fn without_key_param(path: &str) -> String {
+    let Some((route, query)) = path.split_once('?') else {
+        return path.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some("key"))
+        .collect();
+    if kept.is_empty() {
+        route.to_owned()
+    } else {
+        format!("{route}?{}", kept.join("&"))
+    }
+}
+
+impl Gemini {
+    /// `<api_base><path>`; a path naming an API version (`/v1beta/models/…`) replaces the
+    /// base's.
+    fn passthrough_url(&self, path: &str) -> String {
+        let versioned = API_VERSIONS.iter().any(|v| {
+            path.strip_prefix(v)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+        });
+        if versioned {
+            format!("{}{path}", self.root)
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+}
+
+/// The plugin's stream decoder: Gemini chunks translated to OpenAI's, or a pass-through
+/// stream forwarded unchanged.
+#[derive(Debug)]
+pub struct GeminiStreamDecoder(DecoderKind);
+
+#[derive(Debug)]
+enum DecoderKind {
+    // Boxed: the chat decoder's state is much larger than the pass-through one's.
+    Chat(Box<GenerateStreamDecoder>),
+    Passthrough(PassthroughDecoder),
+}
+
+impl StreamDecoder for GeminiStreamDecoder {
+    fn feed(&mut self, bytes: &[u8], out: &mut StreamOutput) {
+        match &mut self.0 {
+            DecoderKind::Chat(d) => d.feed(bytes, out),
+            DecoderKind::Passthrough(d) => d.feed(bytes, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut StreamOutput) {
+        match &mut self.0 {
+            DecoderKind::Chat(d) => d.finish(out),
+            DecoderKind::Passthrough(d) => d.finish(out),
+        }
+    }
 }
 
 impl Provider for Gemini {
-    type Decoder = GenerateStreamDecoder;
+    type Decoder = GeminiStreamDecoder;
 
     fn build_request(&self, request: RequestIn<'_>) -> Result<UpstreamRequest, ProviderError> {
         let key = self.api_key.as_ref().ok_or_else(|| {
@@ -124,7 +208,12 @@ impl Provider for Gemini {
             .with_code("missing_api_key")
         })?;
         let upstream = match request.endpoint {
-            "chat" => {
+            PASSTHROUGH => {
+                let (method, path) = passthrough::target(PROVIDER, request.context)?;
+                let url = self.passthrough_url(&without_key_param(path));
+                passthrough::request(method, url, request.body, request.context)
+            }
+            CHAT => {
                 let body = switchyard_google_genai::translate_chat(
                     PROVIDER,
                     request.body,
@@ -142,7 +231,7 @@ impl Provider for Gemini {
                 }
                 r
             }
-            "embeddings" => {
+            EMBEDDINGS => {
                 let req = embeddings::read_request(PROVIDER, request.body)?;
                 UpstreamRequest::post_json(
                     format!("{}:batchEmbedContents", self.model_url),
@@ -151,7 +240,8 @@ impl Provider for Gemini {
             }
             other => {
                 return Err(ProviderError::invalid_request(format!(
-                    "the gemini plugin does not serve the '{other}' endpoint"
+                    "the gemini plugin does not serve the '{other}' endpoint (one of: {})",
+                    ENDPOINTS.join(", ")
                 )))
             }
         };
@@ -163,12 +253,12 @@ impl Provider for Gemini {
         head: &ResponseHead,
         body: &[u8],
     ) -> Result<ParsedResponse, ProviderError> {
-        if is_embeddings(head) {
+        match head.header(ENDPOINT_HEADER).unwrap_or(CHAT) {
             // The body does not say which encoding the client asked for: floats, as the
             // upstream sent them, unless the host tells otherwise in a later epoch.
-            embeddings::parse_gemini_batch(PROVIDER, &self.model, body, false)
-        } else {
-            switchyard_google_genai::parse_chat(PROVIDER, body)
+            EMBEDDINGS => embeddings::parse_gemini_batch(PROVIDER, &self.model, body, false),
+            PASSTHROUGH => Ok(passthrough_stream::parse_passthrough(head, body)),
+            _ => switchyard_google_genai::parse_chat(PROVIDER, body),
         }
     }
 
@@ -179,8 +269,12 @@ impl Provider for Gemini {
     fn stream_decoder(
         &self,
         context: &RequestContext,
-    ) -> Result<GenerateStreamDecoder, ProviderError> {
-        Ok(GenerateStreamDecoder::new(PROVIDER, context))
+    ) -> Result<GeminiStreamDecoder, ProviderError> {
+        Ok(GeminiStreamDecoder(if context.passthrough.is_some() {
+            DecoderKind::Passthrough(PassthroughDecoder::new())
+        } else {
+            DecoderKind::Chat(Box::new(GenerateStreamDecoder::new(PROVIDER, context)))
+        }))
     }
 }
 
@@ -261,9 +355,72 @@ mod tests {
     }
 
     #[test]
+    fn passthrough_keeps_the_path_and_injects_the_key() {
+        let p = GeminiPlugin::instantiate(deployment(Some("g-key"), &[])).unwrap();
+        let context = |method: &str, path: &str, stream: bool| RequestContext {
+            stream,
+            passthrough: Some(switchyard_plugin_sdk::Passthrough {
+                method: method.into(),
+                path: path.into(),
+            }),
+            ..RequestContext::default()
+        };
+        let body = br#"{"contents":[{"parts":[{"text":"hi"}]}]}"#;
+        let c = context(
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=sk-gateway",
+            true,
+        );
+        let r = p
+            .build_request(RequestIn {
+                endpoint: PASSTHROUGH,
+                body,
+                context: &c,
+            })
+            .unwrap();
+        assert_eq!(
+            r.url,
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(r.body, body);
+        assert!(r
+            .headers
+            .contains(&("x-goog-api-key".into(), "g-key".into())));
+        assert!(r
+            .headers
+            .contains(&("accept".into(), "text/event-stream".into())));
+
+        for (path, url) in [
+            ("/v1/models?key=x", "https://generativelanguage.googleapis.com/v1/models"),
+            ("/models/gemini-2.5-flash:countTokens", "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:countTokens"),
+            ("/v1betax/y?a=1&key=z&b=2", "https://generativelanguage.googleapis.com/v1beta/v1betax/y?a=1&b=2"),
+        ] {
+            let c = context("GET", path, false);
+            let r = p
+                .build_request(RequestIn {
+                    endpoint: PASSTHROUGH,
+                    body: b"",
+                    context: &c,
+                })
+                .unwrap();
+            assert_eq!(r.url, url, "{path}");
+            assert_eq!(r.method, "GET");
+        }
+
+        let stream = b"data: {\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":2,\"candidatesTokenCount\":1}}\r\n\r\n";
+        let mut d = p.stream_decoder(&c).unwrap();
+        let mut out = StreamOutput::default();
+        d.feed(stream, &mut out);
+        d.finish(&mut out);
+        assert_eq!(out.sse, stream);
+        assert_eq!(out.info.usage.unwrap().total_tokens, 3);
+    }
+
+    #[test]
     fn metadata_declares_models_and_params() {
         let m = GeminiPlugin::metadata();
         assert_eq!(m.name, "gemini");
+        assert_eq!(m.endpoints, ["chat", "embeddings", "passthrough"]);
         let flash = m
             .models
             .iter()

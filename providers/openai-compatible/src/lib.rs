@@ -5,14 +5,19 @@
 //! lm_studio. Each has its default API base and LiteLLM's credential variable; responses are
 //! normalized where a provider departs from OpenAI's shape (Mistral's content arrays and tool
 //! calls without `type`/`index`, empty tool-call ids), and passed through untouched otherwise.
+//! Members with OpenAI's `/embeddings` (mistral, together_ai, fireworks_ai, openrouter,
+//! hosted_vllm, lm_studio) also serve `embeddings`: the body goes to `{api_base}/embeddings`
+//! with only `model` rewritten, the answer comes back as sent with its usage.
 
 mod normalize;
 
 use serde_json::Value;
+use switchyard_plugin_sdk::endpoint::{CHAT, EMBEDDINGS};
 use switchyard_plugin_sdk::openai::{self, ChatStreamDecoder, RawObject};
 use switchyard_plugin_sdk::{
     DeploymentConfig, ErrorKind, ParsedResponse, Plugin, PluginMetadata, Provider, ProviderError,
     RequestContext, RequestIn, ResponseHead, StreamDecoder, StreamOutput, UpstreamRequest,
+    ENDPOINT_HEADER,
 };
 
 /// One provider of the family.
@@ -27,6 +32,8 @@ struct Flavor {
     key_required: bool,
     /// Whether the API accepts `stream_options` (usage is requested through it).
     stream_options: bool,
+    /// Whether the API has OpenAI's `/embeddings`.
+    embeddings: bool,
 }
 
 const FLAVORS: &[Flavor] = &[
@@ -36,6 +43,7 @@ const FLAVORS: &[Flavor] = &[
         key_env: "GROQ_API_KEY",
         key_required: true,
         stream_options: true,
+        embeddings: false,
     },
     // Mistral sends usage on the last chunk by itself and rejects unknown members.
     Flavor {
@@ -44,6 +52,7 @@ const FLAVORS: &[Flavor] = &[
         key_env: "MISTRAL_API_KEY",
         key_required: true,
         stream_options: false,
+        embeddings: true,
     },
     Flavor {
         id: "deepseek",
@@ -51,6 +60,7 @@ const FLAVORS: &[Flavor] = &[
         key_env: "DEEPSEEK_API_KEY",
         key_required: true,
         stream_options: true,
+        embeddings: false,
     },
     Flavor {
         id: "together_ai",
@@ -58,6 +68,7 @@ const FLAVORS: &[Flavor] = &[
         key_env: "TOGETHERAI_API_KEY",
         key_required: true,
         stream_options: true,
+        embeddings: true,
     },
     Flavor {
         id: "fireworks_ai",
@@ -65,6 +76,7 @@ const FLAVORS: &[Flavor] = &[
         key_env: "FIREWORKS_AI_API_KEY",
         key_required: true,
         stream_options: true,
+        embeddings: true,
     },
     Flavor {
         id: "openrouter",
@@ -72,6 +84,7 @@ const FLAVORS: &[Flavor] = &[
         key_env: "OPENROUTER_API_KEY",
         key_required: true,
         stream_options: true,
+        embeddings: true,
     },
     Flavor {
         id: "xai",
@@ -79,6 +92,7 @@ const FLAVORS: &[Flavor] = &[
         key_env: "XAI_API_KEY",
         key_required: true,
         stream_options: true,
+        embeddings: false,
     },
     Flavor {
         id: "perplexity",
@@ -86,6 +100,7 @@ const FLAVORS: &[Flavor] = &[
         key_env: "PERPLEXITYAI_API_KEY",
         key_required: true,
         stream_options: false,
+        embeddings: false,
     },
     Flavor {
         id: "cerebras",
@@ -93,6 +108,7 @@ const FLAVORS: &[Flavor] = &[
         key_env: "CEREBRAS_API_KEY",
         key_required: true,
         stream_options: true,
+        embeddings: false,
     },
     Flavor {
         id: "hosted_vllm",
@@ -100,6 +116,7 @@ const FLAVORS: &[Flavor] = &[
         key_env: "HOSTED_VLLM_API_KEY",
         key_required: false,
         stream_options: true,
+        embeddings: true,
     },
     Flavor {
         id: "lm_studio",
@@ -107,6 +124,7 @@ const FLAVORS: &[Flavor] = &[
         key_env: "LM_STUDIO_API_KEY",
         key_required: false,
         stream_options: true,
+        embeddings: true,
     },
 ];
 
@@ -134,7 +152,7 @@ impl Plugin for OpenAiCompatiblePlugin {
         m.providers = FLAVORS.iter().map(|f| f.id.to_owned()).collect();
         m.credential_env = FLAVORS.iter().map(|f| f.key_env.to_owned()).collect();
         m.requires_api_key = false;
-        m.endpoints = vec!["chat".to_owned()];
+        m.endpoints = vec![CHAT.to_owned(), EMBEDDINGS.to_owned()];
         m.supported_params = [
             "messages",
             "model",
@@ -195,6 +213,7 @@ impl Plugin for OpenAiCompatiblePlugin {
         Ok(Compatible {
             flavor,
             url: format!("{base}/chat/completions"),
+            embeddings_url: format!("{base}/embeddings"),
             model: config.model,
             api_key,
         })
@@ -202,12 +221,24 @@ impl Plugin for OpenAiCompatiblePlugin {
 }
 
 /// One deployment of a family member.
-#[derive(Debug)]
 pub struct Compatible {
     flavor: Flavor,
     url: String,
+    embeddings_url: String,
     model: String,
     api_key: Option<String>,
+}
+
+impl std::fmt::Debug for Compatible {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key never reaches a log line through Debug.
+        f.debug_struct("Compatible")
+            .field("flavor", &self.flavor.id)
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Provider for Compatible {
@@ -215,10 +246,16 @@ impl Provider for Compatible {
 
     fn build_request(&self, request: RequestIn<'_>) -> Result<UpstreamRequest, ProviderError> {
         let id = self.flavor.id;
-        if request.endpoint != "chat" {
+        let embeddings = request.endpoint == EMBEDDINGS;
+        if !(request.endpoint == CHAT || embeddings && self.flavor.embeddings) {
             return Err(ProviderError::invalid_request(format!(
-                "{id} does not serve the '{}' endpoint",
-                request.endpoint
+                "{id} does not serve the '{}' endpoint (one of: {})",
+                request.endpoint,
+                if self.flavor.embeddings {
+                    "chat, embeddings"
+                } else {
+                    "chat"
+                }
             )));
         }
         if self.api_key.is_none() && self.flavor.key_required {
@@ -240,6 +277,14 @@ impl Provider for Compatible {
             .collect();
         for key in drop {
             body.remove(&key);
+        }
+        if embeddings {
+            let mut upstream =
+                UpstreamRequest::post_json(self.embeddings_url.clone(), body.to_vec());
+            if let Some(key) = &self.api_key {
+                upstream = upstream.header("authorization", format!("Bearer {key}"));
+            }
+            return Ok(upstream);
         }
         if request.context.stream {
             if self.flavor.stream_options {
@@ -263,9 +308,12 @@ impl Provider for Compatible {
 
     fn parse_response(
         &self,
-        _head: &ResponseHead,
+        head: &ResponseHead,
         body: &[u8],
     ) -> Result<ParsedResponse, ProviderError> {
+        if head.header(ENDPOINT_HEADER) == Some(EMBEDDINGS) {
+            return openai::parse_embeddings_response(self.flavor.id, body);
+        }
         let mut parsed = openai::parse_chat_response(self.flavor.id, body)?;
         if let Some(fixed) = normalize::response(&parsed.body) {
             parsed.body = fixed;
@@ -326,3 +374,75 @@ impl StreamDecoder for NormalizingDecoder {
 }
 
 switchyard_plugin_sdk::export_provider!(OpenAiCompatiblePlugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(provider: &str) -> Compatible {
+        OpenAiCompatiblePlugin::instantiate(DeploymentConfig {
+            provider: provider.into(),
+            model: "mistral-embed".into(),
+            api_key: Some("sk-mistral".into()),
+            api_base: (provider == "hosted_vllm").then(|| "http://vllm:8000/v1/".into()),
+            ..DeploymentConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn build(
+        p: &Compatible,
+        endpoint: &str,
+        body: &[u8],
+    ) -> Result<UpstreamRequest, ProviderError> {
+        p.build_request(RequestIn {
+            endpoint,
+            body,
+            context: &RequestContext::default(),
+        })
+    }
+
+    #[test]
+    fn embeddings_go_to_the_embeddings_url_with_the_body_as_sent() {
+        let body =
+            br#"{"model":"embed","input":["a","b"],"encoding_format":"float","num_retries":3}"#;
+        let r = build(&deployment("mistral"), EMBEDDINGS, body).unwrap();
+        assert_eq!(r.url, "https://api.mistral.ai/v1/embeddings");
+        assert_eq!(
+            String::from_utf8(r.body).unwrap(),
+            r#"{"model":"mistral-embed","input":["a","b"],"encoding_format":"float"}"#
+        );
+        assert!(r
+            .headers
+            .contains(&("authorization".to_owned(), "Bearer sk-mistral".to_owned())));
+        let r = build(&deployment("hosted_vllm"), EMBEDDINGS, body).unwrap();
+        assert_eq!(r.url, "http://vllm:8000/v1/embeddings");
+
+        let e = build(&deployment("groq"), EMBEDDINGS, body).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        assert!(
+            e.message
+                .starts_with("groq does not serve the 'embeddings'"),
+            "{}",
+            e.message
+        );
+        assert!(build(&deployment("mistral"), "rerank", body).is_err());
+        assert!(!format!("{:?}", deployment("mistral")).contains("sk-mistral"));
+    }
+
+    #[test]
+    fn embeddings_answers_pass_with_their_usage() {
+        let head = ResponseHead {
+            status: 200,
+            headers: vec![(ENDPOINT_HEADER.to_owned(), EMBEDDINGS.to_owned())],
+        };
+        let body = br#"{"id":"e","object":"list","data":[{"object":"embedding","embedding":[0.1,-0.2],"index":0}],"model":"mistral-embed","usage":{"prompt_tokens":9,"total_tokens":9,"completion_tokens":0}}"#;
+        let parsed = deployment("mistral").parse_response(&head, body).unwrap();
+        assert_eq!(parsed.body, body);
+        assert_eq!(parsed.info.usage.unwrap().prompt_tokens, 9);
+        assert_eq!(parsed.info.model.as_deref(), Some("mistral-embed"));
+        assert!(deployment("mistral")
+            .parse_response(&head, br#"{"object":"list"}"#)
+            .is_err());
+    }
+}
