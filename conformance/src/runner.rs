@@ -511,6 +511,7 @@ fn run_case(
         stream,
         include_usage,
         drop_params: false,
+        endpoint: case.endpoint.clone().unwrap_or_else(|| "chat".to_owned()),
         auth_token: None,
         content_type: case.content_type.clone(),
         passthrough: case.passthrough.clone(),

@@ -485,6 +485,7 @@ impl Engine {
             stream: request.stream,
             include_usage: request.include_usage,
             drop_params,
+            endpoint: endpoint.to_owned(),
             auth_token,
             content_type: request.content_type.clone(),
             passthrough: request.passthrough.clone(),

@@ -394,6 +394,10 @@ pub struct RequestContext {
     pub include_usage: bool,
     /// Drop parameters the provider does not support instead of failing.
     pub drop_params: bool,
+    /// The endpoint id of the request (see [`crate::endpoint`]), as `build_request` got it, so
+    /// `stream_decoder` knows what stream it decodes; empty from hosts before it (then `chat`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub endpoint: String,
     /// A bearer token obtained through `auth_step`, when the provider uses one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_token: Option<String>,

@@ -26,7 +26,7 @@ use switchyard_plugin_sdk::{
 };
 
 use events::RawEventDecoder;
-use native::{MessagesInspector, NativeStreams};
+use native::MessagesInspector;
 pub use stream::MessagesStreamDecoder;
 
 const ENDPOINTS: &[&str] = &[CHAT, MESSAGES, PASSTHROUGH];
@@ -166,7 +166,6 @@ impl Plugin for AnthropicPlugin {
         Ok(Anthropic {
             url: format!("{root}/v1/messages"),
             root: root.to_owned(),
-            native_streams: NativeStreams::default(),
             model: config.model,
             api_key: config
                 .api_key
@@ -183,7 +182,6 @@ pub struct Anthropic {
     root: String,
     model: String,
     api_key: Option<String>,
-    native_streams: NativeStreams,
 }
 
 impl std::fmt::Debug for Anthropic {
@@ -253,9 +251,6 @@ impl Provider for Anthropic {
             }
             MESSAGES => {
                 let body = native::messages_body(request.body, &self.model, context)?;
-                if context.stream {
-                    self.native_streams.remember(context);
-                }
                 UpstreamRequest::post_json(self.url.clone(), body)
             }
             _ => UpstreamRequest::post_json(
@@ -292,18 +287,12 @@ impl Provider for Anthropic {
         &self,
         context: &RequestContext,
     ) -> Result<AnthropicStreamDecoder, ProviderError> {
-        let kind = if context.passthrough.is_some() {
-            DecoderKind::Native(RawEventDecoder::new(
+        let kind = match context.endpoint.as_str() {
+            PASSTHROUGH | MESSAGES => DecoderKind::Native(RawEventDecoder::new(
                 "anthropic",
-                MessagesInspector::new(true),
-            ))
-        } else if self.native_streams.is_native(context) {
-            DecoderKind::Native(RawEventDecoder::new(
-                "anthropic",
-                MessagesInspector::new(false),
-            ))
-        } else {
-            DecoderKind::Chat(MessagesStreamDecoder::new(context))
+                MessagesInspector::new(context.endpoint == PASSTHROUGH),
+            )),
+            _ => DecoderKind::Chat(MessagesStreamDecoder::new(context)),
         };
         Ok(AnthropicStreamDecoder(kind))
     }

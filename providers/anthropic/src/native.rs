@@ -3,9 +3,6 @@
 //! is pointed at the deployment on `messages`) and answers come back unchanged; the plugin
 //! reads usage, the stop reason, the model and in-stream errors on the way.
 
-use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
-
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use switchyard_plugin_sdk::openai::RawObject;
@@ -250,58 +247,6 @@ impl Inspect for MessagesInspector {
     }
 }
 
-/// Streams the plugin answers natively on the `messages` endpoint.
-///
-/// `stream_decoder` is told the request context but not the endpoint (epoch 1), and a native
-/// Messages stream and the stream behind a translated chat request are the same upstream
-/// bytes. `build_request` therefore remembers the requests it built for `messages` (by request
-/// id, attempt and clock, which the host hands to both calls unchanged) and `stream_decoder`
-/// looks them up. Old entries go by age and by count, so a request whose decoder is never made
-/// (an upstream error) costs nothing for long.
-#[derive(Debug, Default)]
-pub(crate) struct NativeStreams {
-    recent: Mutex<VecDeque<(String, u32, u64)>>,
-}
-
-/// At most this many requests are remembered…
-const REMEMBERED: usize = 4096;
-/// …and none longer than this before a newer one (no upstream takes longer to answer).
-const HORIZON_MS: u64 = 30 * 60 * 1000;
-
-fn key(context: &RequestContext) -> (String, u32, u64) {
-    (
-        context.request_id.clone(),
-        context.attempt,
-        context.now_unix_ms,
-    )
-}
-
-impl NativeStreams {
-    pub(crate) fn remember(&self, context: &RequestContext) {
-        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = context.now_unix_ms;
-        while recent
-            .front()
-            .is_some_and(|(_, _, at)| at.saturating_add(HORIZON_MS) < now)
-        {
-            recent.pop_front();
-        }
-        while recent.len() >= REMEMBERED {
-            recent.pop_front();
-        }
-        recent.push_back(key(context));
-    }
-
-    pub(crate) fn is_native(&self, context: &RequestContext) -> bool {
-        let key = key(context);
-        self.recent
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .any(|k| *k == key)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,30 +311,6 @@ mod tests {
             .is_empty());
         let p = parse_passthrough(&head("text/plain"), b"ok");
         assert_eq!(p.info.content_type.as_deref(), Some("text/plain"));
-    }
-
-    #[test]
-    fn streams_are_remembered_by_request() {
-        let streams = NativeStreams::default();
-        let ctx = |id: &str, attempt: u32, now: u64| RequestContext {
-            request_id: id.into(),
-            attempt,
-            now_unix_ms: now,
-            ..RequestContext::default()
-        };
-        streams.remember(&ctx("a", 0, 1_000));
-        assert!(streams.is_native(&ctx("a", 0, 1_000)));
-        assert!(!streams.is_native(&ctx("a", 1, 1_000)));
-        assert!(!streams.is_native(&ctx("b", 0, 1_000)));
-        // Far later requests push the old one out.
-        streams.remember(&ctx("c", 0, 1_000 + HORIZON_MS + 1));
-        assert!(!streams.is_native(&ctx("a", 0, 1_000)));
-        for i in 0..REMEMBERED + 5 {
-            streams.remember(&ctx(&i.to_string(), 0, 5_000_000));
-        }
-        assert_eq!(streams.recent.lock().unwrap().len(), REMEMBERED);
-        assert!(streams.is_native(&ctx(&(REMEMBERED + 4).to_string(), 0, 5_000_000)));
-        assert!(!streams.is_native(&ctx("0", 0, 5_000_000)));
     }
 
     const START: &str = r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"stop_reason":null,"usage":{"input_tokens":12,"cache_read_input_tokens":100,"cache_creation_input_tokens":0,"output_tokens":1}}}"#;

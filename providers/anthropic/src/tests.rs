@@ -147,14 +147,21 @@ fn the_decoder_follows_the_endpoint_the_request_was_built_for() {
         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}\n\n",
         "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
     );
-    let native = ctx("native", true);
+    // The host hands both calls the endpoint in the context.
+    let native = RequestContext {
+        endpoint: MESSAGES.into(),
+        ..ctx("native", true)
+    };
     p.build_request(RequestIn {
         endpoint: MESSAGES,
         body: MESSAGES_BODY,
         context: &native,
     })
     .unwrap();
-    let chat = ctx("chat", true);
+    let chat = RequestContext {
+        endpoint: CHAT.into(),
+        ..ctx("chat", true)
+    };
     p.build_request(RequestIn {
         endpoint: CHAT,
         body: &serde_json::to_vec(

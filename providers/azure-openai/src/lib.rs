@@ -669,7 +669,7 @@ impl Provider for AzureOpenAi {
             PROVIDER,
             classify_error,
             context,
-            AzureStreamDecoder::new(context),
+            || AzureStreamDecoder::new(context),
         ))
     }
 }
@@ -1036,6 +1036,7 @@ mod tests {
 
         let ctx = RequestContext {
             stream: true,
+            endpoint: "responses".into(),
             ..RequestContext::default()
         };
         let body = b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"model\":\"gpt-4.1\",\"output\":[]}}\n\nevent: error\ndata: {\"type\":\"error\",\"code\":\"content_filter\",\"message\":\"filtered\"}\n\n";

@@ -413,12 +413,9 @@ impl Provider for OpenAi {
         &self,
         context: &RequestContext,
     ) -> Result<OpenAiStreamDecoder, ProviderError> {
-        Ok(EndpointDecoder::new(
-            PROVIDER,
-            classify,
-            context,
-            ChatStreamDecoder::new(PROVIDER, context),
-        ))
+        Ok(EndpointDecoder::new(PROVIDER, classify, context, || {
+            ChatStreamDecoder::new(PROVIDER, context)
+        }))
     }
 }
 

@@ -807,6 +807,7 @@ fn native_answers_are_read_by_endpoint() {
 fn a_responses_stream_is_passed_through() {
     let ctx = RequestContext {
         stream: true,
+        endpoint: "responses".into(),
         ..RequestContext::default()
     };
     let body = b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"model\":\"gpt-5\",\"output\":[]}}\n\nevent: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\",\"model\":\"gpt-5\",\"output\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":2}}}\n\n";

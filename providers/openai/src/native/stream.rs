@@ -2,15 +2,12 @@
 //! the client as the upstream sent them (each event whole, its `event:` and `data:` lines
 //! unchanged), while usage, the model and the end are read on the way.
 //!
-//! `stream_decoder` is not told the endpoint (epoch 1 hands it only the request context), so
-//! [`EndpointDecoder`] tells a Responses stream from a chat or completions one by its first event:
-//! Responses events have a top-level `type` (`response.created`, `error`, …), chat chunks never
-//! do. Pass-through requests are known from the context.
+//! [`EndpointDecoder`] picks the decoder by the request context's endpoint.
 
 use serde::Deserialize;
 use serde_json::Value;
 use switchyard_plugin_sdk::sse::{SseEvent, SseReader, DEFAULT_MAX_EVENT_BYTES};
-use switchyard_plugin_sdk::{RequestContext, StreamDecoder, StreamOutput};
+use switchyard_plugin_sdk::{endpoint, RequestContext, StreamDecoder, StreamOutput};
 
 use super::answers::{any_usage, embedded_error, Classifier, ResponseView};
 
@@ -190,123 +187,49 @@ impl StreamDecoder for EventDecoder {
     }
 }
 
-/// Whether the first event of a stream is a Responses API event.
-fn is_responses_event(event: &SseEvent) -> bool {
-    #[derive(Deserialize)]
-    struct TypeView {
-        #[serde(rename = "type")]
-        kind: Option<Value>,
-    }
-    event.event.starts_with("response.")
-        || serde_json::from_slice::<TypeView>(event.data.trim_ascii())
-            .is_ok_and(|v| v.kind.as_ref().is_some_and(Value::is_string))
-}
+/// The plugin's stream decoder: the chat decoder `C` for chat and completions streams, an
+/// [`EventDecoder`] for Responses and pass-through streams, chosen by the request's endpoint.
+#[derive(Debug)]
+pub struct EndpointDecoder<C>(Kind<C>);
 
 #[derive(Debug)]
-enum State<C> {
-    /// Reading up to the first event, which tells the kind of stream. `held` keeps the bytes
-    /// read so far, for the decoder that will be chosen.
-    Deciding {
-        chat: C,
-        events: EventDecoder,
-        sniffer: SseReader,
-        held: Vec<u8>,
-    },
+enum Kind<C> {
     Chat(C),
     Events(EventDecoder),
-    /// Only while switching.
-    Switching,
-}
-
-/// The plugin's stream decoder: the chat decoder `C` for chat and completions streams, an
-/// [`EventDecoder`] for Responses and pass-through streams.
-#[derive(Debug)]
-pub struct EndpointDecoder<C> {
-    state: State<C>,
 }
 
 impl<C: StreamDecoder> EndpointDecoder<C> {
-    /// The decoder for a stream of `context`: pass-through requests are known from it, the
-    /// others are decided at the first event.
+    /// The decoder for a stream of `context`; `chat` makes the chat decoder when it is one.
     pub(crate) fn new(
         provider: &'static str,
         classify: Classifier,
         context: &RequestContext,
-        chat: C,
+        chat: impl FnOnce() -> C,
     ) -> Self {
-        let state = if context.passthrough.is_some() {
-            State::Events(EventDecoder::new(provider, classify, Mode::Passthrough))
-        } else {
-            State::Deciding {
-                chat,
-                events: EventDecoder::new(provider, classify, Mode::Responses),
-                sniffer: SseReader::new(DEFAULT_MAX_EVENT_BYTES),
-                held: Vec::new(),
+        EndpointDecoder(match context.endpoint.as_str() {
+            endpoint::PASSTHROUGH => {
+                Kind::Events(EventDecoder::new(provider, classify, Mode::Passthrough))
             }
-        };
-        EndpointDecoder { state }
-    }
-
-    /// Leaves `Deciding` for the chosen decoder, handing it the bytes held so far.
-    fn decide(&mut self, responses: bool, out: &mut StreamOutput) {
-        let State::Deciding {
-            chat, events, held, ..
-        } = std::mem::replace(&mut self.state, State::Switching)
-        else {
-            return;
-        };
-        self.state = if responses {
-            let mut events = events;
-            events.feed(&held, out);
-            State::Events(events)
-        } else {
-            let mut chat = chat;
-            chat.feed(&held, out);
-            State::Chat(chat)
-        };
+            endpoint::RESPONSES => {
+                Kind::Events(EventDecoder::new(provider, classify, Mode::Responses))
+            }
+            _ => Kind::Chat(chat()),
+        })
     }
 }
 
 impl<C: StreamDecoder> StreamDecoder for EndpointDecoder<C> {
     fn feed(&mut self, bytes: &[u8], out: &mut StreamOutput) {
-        match &mut self.state {
-            State::Chat(chat) => chat.feed(bytes, out),
-            State::Events(events) => events.feed(bytes, out),
-            State::Switching => {}
-            State::Deciding { sniffer, held, .. } => {
-                held.extend_from_slice(bytes);
-                let mut first: Option<bool> = None;
-                let result = sniffer.feed(bytes, |event| {
-                    if first.is_none() && !event.data.trim_ascii().is_empty() {
-                        first = Some(is_responses_event(&event));
-                    }
-                });
-                // Without a first event after a whole event's worth of bytes (an over-long
-                // event, endless comments), the chat decoder gets them and judges.
-                let give_up = result.is_err() || held.len() > DEFAULT_MAX_EVENT_BYTES;
-                if let Some(responses) = first {
-                    self.decide(responses, out);
-                } else if give_up {
-                    self.decide(false, out);
-                }
-            }
+        match &mut self.0 {
+            Kind::Chat(chat) => chat.feed(bytes, out),
+            Kind::Events(events) => events.feed(bytes, out),
         }
     }
 
     fn finish(&mut self, out: &mut StreamOutput) {
-        if let State::Deciding { sniffer, .. } = &mut self.state {
-            let mut first = None;
-            sniffer.finish(|event| {
-                if first.is_none() && !event.data.trim_ascii().is_empty() {
-                    first = Some(is_responses_event(&event));
-                }
-            });
-            self.decide(first.unwrap_or(false), out);
-        }
-        match &mut self.state {
-            State::Chat(chat) => chat.finish(out),
-            State::Events(events) => events.finish(out),
-            State::Deciding { .. } | State::Switching => {}
+        match &mut self.0 {
+            Kind::Chat(chat) => chat.finish(out),
+            Kind::Events(events) => events.finish(out),
         }
     }
 }
@@ -321,10 +244,11 @@ mod tests {
         switchyard_plugin_sdk::openai::classify_error("test", head, body)
     }
 
-    fn context(passthrough: bool) -> RequestContext {
+    fn context(endpoint: &str) -> RequestContext {
         RequestContext {
             stream: true,
-            passthrough: passthrough.then(|| Passthrough {
+            endpoint: endpoint.to_owned(),
+            passthrough: (endpoint == "passthrough").then(|| Passthrough {
                 method: "POST".into(),
                 path: "/v1/responses".into(),
             }),
@@ -332,10 +256,11 @@ mod tests {
         }
     }
 
-    fn decode(body: &[u8], cuts: &[usize], passthrough: bool) -> StreamOutput {
-        let ctx = context(passthrough);
-        let mut d =
-            EndpointDecoder::new("test", classify, &ctx, ChatStreamDecoder::new("test", &ctx));
+    fn decode(body: &[u8], cuts: &[usize], endpoint: &str) -> StreamOutput {
+        let ctx = context(endpoint);
+        let mut d = EndpointDecoder::new("test", classify, &ctx, || {
+            ChatStreamDecoder::new("test", &ctx)
+        });
         let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
         points.sort_unstable();
         let mut all = StreamOutput::default();
@@ -384,7 +309,7 @@ mod tests {
 
     #[test]
     fn a_responses_stream_passes_through_with_its_usage() {
-        let out = decode(&responses_body(false), &[], false);
+        let out = decode(&responses_body(false), &[], "responses");
         assert_eq!(out.sse, expected_sse());
         assert!(out.done);
         assert!(out.error.is_none());
@@ -403,7 +328,7 @@ mod tests {
         assert_eq!(out.info.finish_reason.as_deref(), Some("stop"));
         // CRLF framing comes out as LF framing, events unchanged.
         assert_eq!(
-            decode(&responses_body(true), &[], false).sse,
+            decode(&responses_body(true), &[], "responses").sse,
             expected_sse()
         );
     }
@@ -412,7 +337,7 @@ mod tests {
     fn events_without_names_are_typed_by_their_data() {
         let body =
             format!("data: {CREATED}\n\ndata: {DELTA}\n\ndata: {COMPLETED}\n\ndata: {DELTA}\n\n");
-        let out = decode(body.as_bytes(), &[], false);
+        let out = decode(body.as_bytes(), &[], "responses");
         assert_eq!(
             out.sse,
             format!("data: {CREATED}\n\ndata: {DELTA}\n\ndata: {COMPLETED}\n\n").into_bytes(),
@@ -427,7 +352,7 @@ mod tests {
         let error = r#"{"type":"error","sequence_number":2,"error":{"type":"insufficient_quota","code":"insufficient_quota","message":"You exceeded your current quota.","param":null}}"#;
         let failed = r#"{"type":"response.failed","response":{"status":"failed","error":{"code":"insufficient_quota"},"output":[]}}"#;
         let body = format!("data: {CREATED}\n\ndata: {error}\n\ndata: {failed}\n\n");
-        let out = decode(body.as_bytes(), &[], false);
+        let out = decode(body.as_bytes(), &[], "responses");
         let e = out.error.unwrap();
         assert_eq!((e.kind, e.status), (ErrorKind::RateLimit, 429));
         assert_eq!(e.code.as_deref(), Some("insufficient_quota"));
@@ -440,7 +365,7 @@ mod tests {
         let out = decode(
             format!("event: error\ndata: {flat}\n\n").as_bytes(),
             &[],
-            false,
+            "responses",
         );
         let e = out.error.unwrap();
         assert_eq!((e.kind, e.status), (ErrorKind::Unavailable, 500));
@@ -453,7 +378,7 @@ mod tests {
         let out = decode(
             format!("event: response.failed\ndata: {failed}\n\n").as_bytes(),
             &[],
-            false,
+            "responses",
         );
         assert!(out.done && out.error.is_none());
         assert_eq!(out.info.usage.unwrap().prompt_tokens, 3);
@@ -462,7 +387,7 @@ mod tests {
     #[test]
     fn chat_streams_still_go_to_the_chat_decoder() {
         let body = b": hi\n\ndata: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":\"stop\"}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
-        let out = decode(body, &[], false);
+        let out = decode(body, &[], "chat");
         assert_eq!(out.info.finish_reason.as_deref(), Some("stop"));
         assert_eq!(out.info.usage.unwrap().total_tokens, 2);
         assert!(out.done);
@@ -477,13 +402,13 @@ mod tests {
     #[test]
     fn passthrough_streams_keep_every_event_and_read_usage() {
         let chat = b"data: {\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"error\":{\"message\":\"late\"}}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n";
-        let out = decode(chat, &[], true);
+        let out = decode(chat, &[], "passthrough");
         assert_eq!(out.sse, chat);
         assert!(out.done && out.error.is_none());
         assert_eq!(out.info.usage.unwrap().total_tokens, 5);
         assert_eq!(out.info.model.as_deref(), Some("gpt-4o"));
 
-        let out = decode(&responses_body(false), &[], true);
+        let out = decode(&responses_body(false), &[], "passthrough");
         assert_eq!(out.sse, expected_sse());
         assert!(out.done);
         assert_eq!(out.info.usage.unwrap().total_tokens, 17);
@@ -515,10 +440,15 @@ mod tests {
                 2 => format!("data: {CREATED}\r\n\r\ndata: {DELTA}\n\nevent: error\ndata: {error}\n\ndata: {COMPLETED}").into_bytes(),
                 _ => b"data: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":\"stop\"}]}\r\n\r\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\n\ndata: [DONE]\n\n".to_vec(),
             };
-            let whole = decode(&body, &[], passthrough);
-            proptest::prop_assert_eq!(&whole, &decode(&body, &cuts, passthrough));
+            let endpoint = match (passthrough, variant) {
+                (true, _) => "passthrough",
+                (false, 3) => "chat",
+                _ => "responses",
+            };
+            let whole = decode(&body, &[], endpoint);
+            proptest::prop_assert_eq!(&whole, &decode(&body, &cuts, endpoint));
             let every: Vec<usize> = (1..body.len()).collect();
-            proptest::prop_assert_eq!(&whole, &decode(&body, &every, passthrough));
+            proptest::prop_assert_eq!(&whole, &decode(&body, &every, endpoint));
         }
     }
 }
