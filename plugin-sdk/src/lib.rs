@@ -19,8 +19,10 @@ pub mod eventstream;
 pub mod host;
 #[cfg(feature = "loader")]
 pub mod loader;
+pub mod native;
 pub mod openai;
 pub mod sse;
+pub mod testing;
 mod types;
 
 pub use authoring::{plugin_module, Plugin, Provider, RequestIn, StreamDecoder};

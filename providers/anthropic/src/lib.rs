@@ -11,9 +11,7 @@
 //! (only `model` rewritten on `messages`) and answer with Anthropic's own JSON and events,
 //! reading usage, the stop reason and in-stream errors on the way (see `native`).
 
-mod events;
 mod native;
-mod passthrough;
 mod request;
 mod response;
 mod stream;
@@ -25,9 +23,9 @@ use switchyard_plugin_sdk::{
     UpstreamRequest, ENDPOINT_HEADER,
 };
 
-use events::RawEventDecoder;
 use native::MessagesInspector;
 pub use stream::MessagesStreamDecoder;
+use switchyard_plugin_sdk::native::{passthrough_request, passthrough_target, RawEventDecoder};
 
 const ENDPOINTS: &[&str] = &[CHAT, MESSAGES, PASSTHROUGH];
 
@@ -243,9 +241,9 @@ impl Provider for Anthropic {
         let context = request.context;
         let upstream = match request.endpoint {
             PASSTHROUGH => {
-                let (method, path) = passthrough::target("anthropic", context)?;
+                let (method, path) = passthrough_target("anthropic", context)?;
                 let url = format!("{}{path}", self.root);
-                return Ok(passthrough::request(method, url, request.body, context)
+                return Ok(passthrough_request(method, url, request.body, context)
                     .header("x-api-key", key)
                     .header("anthropic-version", ANTHROPIC_VERSION));
             }

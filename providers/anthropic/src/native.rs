@@ -10,28 +10,8 @@ use switchyard_plugin_sdk::{
     ParsedResponse, ProviderError, RequestContext, ResponseHead, ResponseInfo, StreamOutput,
 };
 
-use crate::events::{Inspect, Verdict};
-use crate::passthrough;
 use crate::response::{classify_error, classify_kind, finish_reason, usage_from};
-
-/// Top-level members that steer the gateway: Anthropic rejects unknown members, and a client's
-/// `api_base`/`api_key` must never take effect.
-const GATEWAY_ONLY: &[&str] = &[
-    "fallbacks",
-    "context_window_fallbacks",
-    "content_policy_fallbacks",
-    "num_retries",
-    "drop_params",
-    "api_base",
-    "api_key",
-    "base_url",
-    "api_version",
-];
-const GATEWAY_ONLY_PREFIXES: &[&str] = &["mock_", "user_api_key", "litellm_"];
-
-fn is_gateway_only(key: &str) -> bool {
-    GATEWAY_ONLY.contains(&key) || GATEWAY_ONLY_PREFIXES.iter().any(|p| key.starts_with(p))
-}
+use switchyard_plugin_sdk::native::{forward_json, is_json, Inspect, Verdict};
 
 /// A Messages request's body: the client's, with `model` set to the deployment's and the
 /// gateway-only members removed; every other member is copied byte for byte. A client that
@@ -41,27 +21,14 @@ pub(crate) fn messages_body(
     model: &str,
     context: &RequestContext,
 ) -> Result<Vec<u8>, ProviderError> {
-    let mut obj = RawObject::parse(body)?;
+    let obj = RawObject::parse(body)?;
     if !obj.contains("messages") {
         return Err(ProviderError::invalid_request(
             "anthropic: the Messages request has no 'messages' member",
         )
         .with_param("messages"));
     }
-    obj.set("model", model);
-    let drop: Vec<String> = obj
-        .keys()
-        .filter(|k| is_gateway_only(k))
-        .map(str::to_owned)
-        .collect();
-    for key in &drop {
-        obj.remove(key);
-    }
-    let body_streams = obj.get("stream").is_some_and(|v| v.get() == "true");
-    if context.stream && !body_streams {
-        obj.set("stream", &true);
-    }
-    Ok(obj.to_vec())
+    Ok(forward_json(obj, model, context, &[]).0)
 }
 
 /// The members of a Messages answer that carry side data; the content is skipped unbuilt.
@@ -136,7 +103,7 @@ pub(crate) fn parse_message(body: &[u8]) -> Result<ParsedResponse, ProviderError
 /// reason and model are reported, a non-JSON answer keeps its content type.
 pub(crate) fn parse_passthrough(head: &ResponseHead, body: &[u8]) -> ParsedResponse {
     let mut info = ResponseInfo::default();
-    if passthrough::is_json(head, body) {
+    if is_json(head, body) {
         if let Ok(view) = serde_json::from_slice::<MessageView>(body) {
             if view.kind.as_ref().and_then(Value::as_str) == Some("message") {
                 info = view.info();
@@ -250,7 +217,8 @@ impl Inspect for MessagesInspector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{testing::decode, RawEventDecoder};
+    use switchyard_plugin_sdk::native::RawEventDecoder;
+    use switchyard_plugin_sdk::testing::decode_split as decode;
     use switchyard_plugin_sdk::ErrorKind;
 
     #[test]

@@ -30,6 +30,7 @@ use serde_json::Value;
 use switchyard_plugin_sdk::endpoint::{
     AUDIO_SPEECH, AUDIO_TRANSCRIPTIONS, CHAT, EMBEDDINGS, IMAGES, PASSTHROUGH, RESPONSES,
 };
+use switchyard_plugin_sdk::native::{forward_json, passthrough_request, passthrough_target};
 use switchyard_plugin_sdk::openai::{self, RawObject};
 use switchyard_plugin_sdk::{
     AuthAction, AuthInput, DeploymentConfig, ErrorKind, ParsedResponse, Plugin, PluginMetadata,
@@ -65,24 +66,8 @@ const CLIENT_ID_ENV: &str = "AZURE_CLIENT_ID";
 const CLIENT_SECRET_ENV: &str = "AZURE_CLIENT_SECRET";
 const AUTHORITY_ENV: &str = "AZURE_AUTHORITY_HOST";
 
-/// Top-level request members that steer the gateway and must not reach Azure.
-const GATEWAY_ONLY: &[&str] = &[
-    "fallbacks",
-    "context_window_fallbacks",
-    "content_policy_fallbacks",
-    "num_retries",
-    "drop_params",
-    "api_base",
-    "api_key",
-    "base_url",
-    "api_version",
-    "azure_ad_token",
-];
-const GATEWAY_ONLY_PREFIXES: &[&str] = &["mock_", "user_api_key", "litellm_"];
-
-fn is_gateway_only(key: &str) -> bool {
-    GATEWAY_ONLY.contains(&key) || GATEWAY_ONLY_PREFIXES.iter().any(|p| key.starts_with(p))
-}
+/// Request members that are Azure credentials, never forwarded (besides the gateway's own).
+const AZURE_ONLY: &[&str] = &["azure_ad_token"];
 
 /// Endpoint ids served.
 const ENDPOINTS: &[&str] = &[
@@ -439,14 +424,7 @@ impl AzureOpenAi {
     ) -> Result<UpstreamRequest, ProviderError> {
         let mut body = RawObject::parse(request.body)?;
         body.set("model", &self.deployment);
-        let gateway_only: Vec<String> = body
-            .keys()
-            .filter(|k| is_gateway_only(k))
-            .map(str::to_owned)
-            .collect();
-        for key in &gateway_only {
-            body.remove(key);
-        }
+        body.remove_gateway_members(AZURE_ONLY);
         let chat = request.endpoint == CHAT;
         let body_streams = body.get("stream").is_some_and(|v| v.get() == "true");
         let stream = chat && (request.context.stream || body_streams);
@@ -591,8 +569,12 @@ impl Provider for AzureOpenAi {
             CHAT => self.openai_request(request, "/chat/completions")?,
             EMBEDDINGS => self.openai_request(request, "/embeddings")?,
             RESPONSES => {
-                let (body, stream) =
-                    native::json_body(request.body, &self.deployment, context, is_gateway_only)?;
+                let (body, stream) = forward_json(
+                    RawObject::parse(request.body)?,
+                    &self.deployment,
+                    context,
+                    AZURE_ONLY,
+                );
                 let url = if self.responses_query.is_empty() {
                     format!("{}/responses", self.base)
                 } else {
@@ -606,8 +588,12 @@ impl Provider for AzureOpenAi {
                 } else {
                     "/audio/speech"
                 };
-                let (body, stream) =
-                    native::json_body(request.body, &self.deployment, context, is_gateway_only)?;
+                let (body, stream) = forward_json(
+                    RawObject::parse(request.body)?,
+                    &self.deployment,
+                    context,
+                    AZURE_ONLY,
+                );
                 native::post_json(deployment_url(path), body, stream)
             }
             AUDIO_TRANSCRIPTIONS => native::transcription_request(
@@ -617,13 +603,8 @@ impl Provider for AzureOpenAi {
                 context,
             )?,
             _ => {
-                let (method, path) = native::passthrough_target(context)?;
-                native::passthrough_request(
-                    method,
-                    self.passthrough_url(path),
-                    request.body,
-                    context,
-                )
+                let (method, path) = passthrough_target(PROVIDER, context)?;
+                passthrough_request(method, self.passthrough_url(path), request.body, context)
             }
         };
         Ok(upstream.header(name, value))

@@ -57,11 +57,7 @@
 //! `queries` usage. Pass-through requests go to `{base}{path}` unchanged with the deployment's
 //! key; their answers and streams are forwarded unchanged, with the usage they report.
 
-#[path = "../../anthropic/src/events.rs"]
-mod events;
 mod native;
-#[path = "../../anthropic/src/passthrough.rs"]
-mod passthrough;
 mod request;
 mod response;
 mod stream;
@@ -73,9 +69,9 @@ use switchyard_plugin_sdk::{
     UpstreamRequest, ENDPOINT_HEADER,
 };
 
-use events::RawEventDecoder;
 use native::PassthroughInspector;
 pub use stream::ChatStreamDecoder;
+use switchyard_plugin_sdk::native::{passthrough_request, passthrough_target, RawEventDecoder};
 
 /// Cohere's public endpoint (the plugin appends `/v2/chat` or `/v2/embed`).
 pub const DEFAULT_API_BASE: &str = "https://api.cohere.com";
@@ -367,9 +363,9 @@ impl Provider for Cohere {
             .with_code("missing_api_key")
         })?;
         let mut upstream = if request.endpoint == PASSTHROUGH {
-            let (method, path) = passthrough::target(PROVIDER, request.context)?;
+            let (method, path) = passthrough_target(PROVIDER, request.context)?;
             let url = format!("{}{path}", self.base);
-            passthrough::request(method, url, request.body, request.context)
+            passthrough_request(method, url, request.body, request.context)
         } else {
             UpstreamRequest::post_json(format!("{}{route}", self.base), body)
         }

@@ -9,24 +9,8 @@ use switchyard_plugin_sdk::{
     ParsedResponse, ProviderError, ResponseHead, ResponseInfo, StreamOutput, Usage,
 };
 
-use crate::events::{Inspect, Verdict};
-use crate::passthrough;
 use crate::response::{classify_error, finish_reason, usage_from};
-
-/// Top-level members that steer the gateway and never reach Cohere (which rejects unknown
-/// members); a client's `api_base`/`api_key` must never take effect.
-const GATEWAY_ONLY: &[&str] = &[
-    "fallbacks",
-    "context_window_fallbacks",
-    "content_policy_fallbacks",
-    "num_retries",
-    "drop_params",
-    "api_base",
-    "api_key",
-    "base_url",
-    "api_version",
-];
-const GATEWAY_ONLY_PREFIXES: &[&str] = &["mock_", "user_api_key", "litellm_"];
+use switchyard_plugin_sdk::native::{is_json, Inspect, Verdict};
 
 fn invalid(message: String, param: &str) -> ProviderError {
     ProviderError::invalid_request(format!("cohere: rerank: {message}")).with_param(param)
@@ -87,16 +71,7 @@ pub(crate) fn rerank_body(body: &[u8], model: &str) -> Result<Vec<u8>, ProviderE
         }
     }
     obj.set("model", model);
-    let drop: Vec<String> = obj
-        .keys()
-        .filter(|k| {
-            GATEWAY_ONLY.contains(k) || GATEWAY_ONLY_PREFIXES.iter().any(|p| k.starts_with(p))
-        })
-        .map(str::to_owned)
-        .collect();
-    for key in &drop {
-        obj.remove(key);
-    }
+    obj.remove_gateway_members(&[]);
     Ok(obj.to_vec())
 }
 
@@ -212,7 +187,7 @@ fn answer_usage(v: &Value) -> Option<Usage> {
 /// reason are reported, a non-JSON answer keeps its content type.
 pub(crate) fn parse_passthrough(head: &ResponseHead, body: &[u8]) -> ParsedResponse {
     let mut info = ResponseInfo::default();
-    if passthrough::is_json(head, body) {
+    if is_json(head, body) {
         if let Ok(v) = serde_json::from_slice::<Value>(body) {
             info.usage = answer_usage(&v);
             info.finish_reason = v
@@ -275,7 +250,8 @@ impl Inspect for PassthroughInspector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{testing::decode, RawEventDecoder};
+    use switchyard_plugin_sdk::native::RawEventDecoder;
+    use switchyard_plugin_sdk::testing::decode_split as decode;
     use switchyard_plugin_sdk::ErrorKind;
 
     #[test]

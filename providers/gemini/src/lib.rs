@@ -11,14 +11,11 @@
 //! the answer unchanged with the usage its `usageMetadata` reports.
 
 mod catalog;
-#[path = "../../anthropic/src/events.rs"]
-mod events;
-#[path = "../../anthropic/src/passthrough.rs"]
-mod passthrough;
 mod passthrough_stream;
 
 use switchyard_google_genai::{embeddings, method_suffix, GenerateStreamDecoder};
 use switchyard_plugin_sdk::endpoint::{CHAT, EMBEDDINGS, PASSTHROUGH};
+use switchyard_plugin_sdk::native::{passthrough_request, passthrough_target};
 use switchyard_plugin_sdk::{
     DeploymentConfig, ErrorKind, ParsedResponse, Plugin, PluginMetadata, Provider, ProviderError,
     RequestContext, RequestIn, ResponseHead, StreamDecoder, StreamOutput, UpstreamRequest,
@@ -209,9 +206,9 @@ impl Provider for Gemini {
         })?;
         let upstream = match request.endpoint {
             PASSTHROUGH => {
-                let (method, path) = passthrough::target(PROVIDER, request.context)?;
+                let (method, path) = passthrough_target(PROVIDER, request.context)?;
                 let url = self.passthrough_url(&without_key_param(path));
-                passthrough::request(method, url, request.body, request.context)
+                passthrough_request(method, url, request.body, request.context)
             }
             CHAT => {
                 let body = switchyard_google_genai::translate_chat(

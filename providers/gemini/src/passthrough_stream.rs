@@ -10,8 +10,7 @@ use switchyard_plugin_sdk::{
     ParsedResponse, ResponseHead, ResponseInfo, StreamDecoder, StreamOutput,
 };
 
-use crate::events::{Inspect, RawEventDecoder, Verdict};
-use crate::passthrough;
+use switchyard_plugin_sdk::native::{is_json, Inspect, RawEventDecoder, Verdict};
 
 /// A `finishReason` in OpenAI's terms (names only: pass-through clients ask for JSON names).
 fn finish_reason(reason: &str) -> Option<&'static str> {
@@ -57,7 +56,7 @@ fn info_of(v: &Value) -> ResponseInfo {
 /// content type.
 pub(crate) fn parse_passthrough(head: &ResponseHead, body: &[u8]) -> ParsedResponse {
     let mut info = ResponseInfo::default();
-    if passthrough::is_json(head, body) {
+    if is_json(head, body) {
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Array(chunks)) => chunks.iter().for_each(|c| info.merge(info_of(c))),
             Ok(v) => info = info_of(&v),
@@ -225,7 +224,7 @@ impl StreamDecoder for PassthroughDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::testing::decode;
+    use switchyard_plugin_sdk::testing::decode_split as decode;
 
     const CHUNK1: &str = r#"{"candidates":[{"content":{"parts":[{"text":"Hi \"[there]{\""}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":4,"totalTokenCount":4},"modelVersion":"gemini-2.5-flash"}"#;
     const CHUNK2: &str = r#"{"candidates":[{"content":{"parts":[{"text":"!"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":3,"thoughtsTokenCount":5,"totalTokenCount":12},"modelVersion":"gemini-2.5-flash"}"#;

@@ -69,18 +69,6 @@ const PROVIDER: &str = "ollama";
 const KEY_ENV: &str = "OLLAMA_API_KEY";
 const BASE_ENV: &str = "OLLAMA_API_BASE";
 
-/// Gateway-only request members, never forwarded on the OpenAI-compatible path.
-const GATEWAY_ONLY: &[&str] = &[
-    "fallbacks",
-    "context_window_fallbacks",
-    "content_policy_fallbacks",
-    "num_retries",
-    "drop_params",
-    "api_base",
-    "api_key",
-    "base_url",
-];
-
 /// OpenAI parameters the translation understands.
 const SUPPORTED_PARAMS: &[&str] = &[
     "model",
@@ -273,14 +261,7 @@ impl Ollama {
         };
         let mut body = RawObject::parse(request.body)?;
         body.set("model", &self.model);
-        let drop: Vec<String> = body
-            .keys()
-            .filter(|k| GATEWAY_ONLY.contains(k) || k.starts_with("mock_"))
-            .map(str::to_owned)
-            .collect();
-        for key in drop {
-            body.remove(&key);
-        }
+        body.remove_gateway_members(&[]);
         if request.context.stream && request.endpoint != "embeddings" {
             // Usage arrives only when asked for; the decoder hides it unless the client asked.
             let mut options: serde_json::Map<String, Value> =

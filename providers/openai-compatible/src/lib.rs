@@ -128,18 +128,6 @@ const FLAVORS: &[Flavor] = &[
     },
 ];
 
-/// Gateway-only request members, never forwarded.
-const GATEWAY_ONLY: &[&str] = &[
-    "fallbacks",
-    "context_window_fallbacks",
-    "content_policy_fallbacks",
-    "num_retries",
-    "drop_params",
-    "api_base",
-    "api_key",
-    "base_url",
-];
-
 /// The family plugin.
 #[derive(Debug)]
 pub struct OpenAiCompatiblePlugin;
@@ -270,14 +258,7 @@ impl Provider for Compatible {
         }
         let mut body = RawObject::parse(request.body)?;
         body.set("model", &self.model);
-        let drop: Vec<String> = body
-            .keys()
-            .filter(|k| GATEWAY_ONLY.contains(k) || k.starts_with("mock_"))
-            .map(str::to_owned)
-            .collect();
-        for key in drop {
-            body.remove(&key);
-        }
+        body.remove_gateway_members(&[]);
         if embeddings {
             let mut upstream =
                 UpstreamRequest::post_json(self.embeddings_url.clone(), body.to_vec());

@@ -20,6 +20,7 @@ use switchyard_plugin_sdk::endpoint::{
     AUDIO_SPEECH, AUDIO_TRANSCRIPTIONS, CHAT, COMPLETIONS, EMBEDDINGS, IMAGES, PASSTHROUGH,
     RESPONSES,
 };
+use switchyard_plugin_sdk::native::{forward_json, passthrough_request, passthrough_target};
 use switchyard_plugin_sdk::openai::{self, ChatStreamDecoder, RawObject};
 use switchyard_plugin_sdk::{
     DeploymentConfig, ErrorKind, Header, ParsedResponse, Plugin, PluginMetadata, Provider,
@@ -41,27 +42,6 @@ const OPENAI_HOST: &str = "api.openai.com";
 const API_KEY_ENV: &str = "OPENAI_API_KEY";
 const API_BASE_ENVS: [&str; 2] = ["OPENAI_API_BASE", "OPENAI_BASE_URL"];
 const ORGANIZATION_ENV: &str = "OPENAI_ORGANIZATION";
-
-/// Top-level request members that steer the gateway and must not reach the upstream: OpenAI
-/// rejects unknown members, and `api_base`/`api_key` from a client must never take effect.
-const GATEWAY_ONLY: &[&str] = &[
-    "fallbacks",
-    "context_window_fallbacks",
-    "content_policy_fallbacks",
-    "num_retries",
-    "drop_params",
-    "api_base",
-    "api_key",
-    "base_url",
-    "api_version",
-];
-
-/// Prefixes of gateway-only members (`mock_response`, `user_api_key_alias`, `litellm_trace_id`…).
-const GATEWAY_ONLY_PREFIXES: &[&str] = &["mock_", "user_api_key", "litellm_"];
-
-fn is_gateway_only(key: &str) -> bool {
-    GATEWAY_ONLY.contains(&key) || GATEWAY_ONLY_PREFIXES.iter().any(|p| key.starts_with(p))
-}
 
 /// Endpoint ids served.
 const ENDPOINTS: &[&str] = &[
@@ -267,14 +247,7 @@ impl OpenAi {
         let chat = request.endpoint == CHAT;
         let mut body = RawObject::parse(request.body)?;
         body.set("model", &self.model);
-        let gateway_only: Vec<String> = body
-            .keys()
-            .filter(|k| is_gateway_only(k))
-            .map(str::to_owned)
-            .collect();
-        for key in &gateway_only {
-            body.remove(key);
-        }
+        body.remove_gateway_members(&[]);
         let body_streams = body.get("stream").is_some_and(|v| v.get() == "true");
         let stream = request.context.stream || body_streams;
         if stream {
@@ -363,9 +336,9 @@ impl Provider for OpenAi {
         let context = request.context;
         let upstream = match (request.endpoint, endpoint_path(request.endpoint)) {
             (PASSTHROUGH, _) | (_, None) => {
-                let (method, path) = native::passthrough_target(context)?;
+                let (method, path) = passthrough_target(PROVIDER, context)?;
                 let url = self.passthrough_url(path);
-                native::passthrough_request(method, url, request.body, context)
+                passthrough_request(method, url, request.body, context)
             }
             (AUDIO_TRANSCRIPTIONS, Some(path)) => native::transcription_request(
                 format!("{}{path}", self.base),
@@ -375,7 +348,7 @@ impl Provider for OpenAi {
             )?,
             (RESPONSES | IMAGES | AUDIO_SPEECH, Some(path)) => {
                 let (body, stream) =
-                    native::json_body(request.body, &self.model, context, is_gateway_only)?;
+                    forward_json(RawObject::parse(request.body)?, &self.model, context, &[]);
                 native::post_json(format!("{}{path}", self.base), body, stream)
             }
             (_, Some(path)) => self.openai_request(request, path)?,

@@ -261,26 +261,7 @@ mod tests {
         let mut d = EndpointDecoder::new("test", classify, &ctx, || {
             ChatStreamDecoder::new("test", &ctx)
         });
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
-        points.sort_unstable();
-        let mut all = StreamOutput::default();
-        let mut last = 0;
-        let absorb = |out: StreamOutput, all: &mut StreamOutput| {
-            all.sse.extend(out.sse);
-            all.info.merge(out.info);
-            all.done |= out.done;
-            all.error = all.error.take().or(out.error);
-        };
-        for p in points.into_iter().chain([body.len()]) {
-            let mut out = StreamOutput::default();
-            d.feed(&body[last..p], &mut out);
-            absorb(out, &mut all);
-            last = p;
-        }
-        let mut out = StreamOutput::default();
-        d.finish(&mut out);
-        absorb(out, &mut all);
-        all
+        switchyard_plugin_sdk::testing::decode_split(&mut d, body, cuts)
     }
 
     const CREATED: &str = r#"{"type":"response.created","response":{"id":"resp_1","object":"response","status":"in_progress","model":"gpt-5-nano-2025-08-07","output":[],"usage":null},"sequence_number":0}"#;

@@ -2,31 +2,28 @@
 //! go out unchanged (its `event:`, `data:`, `id:` lines, comments and line endings), and only
 //! whole events, so a client never sees half an event whatever the network split. A plugin
 //! reads its side data (usage, model, the end, an in-stream error) through an [`Inspect`].
-//!
-//! Shared by the anthropic, cohere and gemini plugins (included by path): it needs nothing but
-//! the SDK, and belongs in the SDK's `sse` module once the native endpoints settle.
 
-use switchyard_plugin_sdk::sse::DEFAULT_MAX_EVENT_BYTES;
-use switchyard_plugin_sdk::{ErrorKind, ProviderError, StreamDecoder, StreamOutput};
+use crate::sse::DEFAULT_MAX_EVENT_BYTES;
+use crate::{ErrorKind, ProviderError, StreamDecoder, StreamOutput};
 
 /// What to do with one event after reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Verdict {
+pub struct Verdict {
     /// Send the event's bytes to the client.
-    pub(crate) forward: bool,
+    pub forward: bool,
     /// Nothing after this event is read (the provider's last event, or an error).
-    pub(crate) end: bool,
+    pub end: bool,
 }
 
 impl Verdict {
-    pub(crate) const FORWARD: Verdict = Verdict {
+    pub const FORWARD: Verdict = Verdict {
         forward: true,
         end: false,
     };
 }
 
 /// A provider's reading of its own events.
-pub(crate) trait Inspect: Send + 'static {
+pub trait Inspect: Send + 'static {
     /// Reads one event (`name` is its `event:` field, empty when absent; `data` its `data:`
     /// lines joined with `\n`), recording side data, an error or the end in `out`.
     fn inspect(&mut self, name: &str, data: &[u8], out: &mut StreamOutput) -> Verdict;
@@ -38,7 +35,7 @@ pub(crate) trait Inspect: Send + 'static {
 /// Splits a byte stream into whole raw SSE events, holding at most `max` bytes of an
 /// unfinished one.
 #[derive(Debug)]
-pub(crate) struct RawEvents {
+pub struct RawEvents {
     buf: Vec<u8>,
     /// Bytes of `buf` already searched for line ends.
     scanned: usize,
@@ -48,7 +45,7 @@ pub(crate) struct RawEvents {
 }
 
 impl RawEvents {
-    pub(crate) fn new(max: usize) -> Self {
+    pub fn new(max: usize) -> Self {
         RawEvents {
             buf: Vec::new(),
             scanned: 0,
@@ -59,7 +56,7 @@ impl RawEvents {
 
     /// Feeds bytes; calls `on_event` with the raw bytes of every event they complete (its
     /// terminating blank line included).
-    pub(crate) fn feed(
+    pub fn feed(
         &mut self,
         bytes: &[u8],
         mut on_event: impl FnMut(&[u8]),
@@ -97,7 +94,7 @@ impl RawEvents {
 
     /// The body ended: an unterminated last event, completed with the blank line it lacks so
     /// the client can read it.
-    pub(crate) fn finish(&mut self) -> Option<Vec<u8>> {
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
         let mut rest = std::mem::take(&mut self.buf);
         self.scanned = 0;
         self.line_start = 0;
@@ -113,7 +110,7 @@ impl RawEvents {
 }
 
 /// The `event:` field and the joined `data:` lines of one raw event.
-pub(crate) fn fields(raw: &[u8]) -> (String, Vec<u8>) {
+pub fn fields(raw: &[u8]) -> (String, Vec<u8>) {
     let mut name = String::new();
     let mut data = Vec::new();
     let mut has_data = false;
@@ -146,7 +143,7 @@ pub(crate) fn fields(raw: &[u8]) -> (String, Vec<u8>) {
 
 /// A [`StreamDecoder`] forwarding whole raw events, read by `I`.
 #[derive(Debug)]
-pub(crate) struct RawEventDecoder<I> {
+pub struct RawEventDecoder<I> {
     provider: &'static str,
     reader: RawEvents,
     inspector: I,
@@ -154,7 +151,7 @@ pub(crate) struct RawEventDecoder<I> {
 }
 
 impl<I: Inspect> RawEventDecoder<I> {
-    pub(crate) fn new(provider: &'static str, inspector: I) -> Self {
+    pub fn new(provider: &'static str, inspector: I) -> Self {
         RawEventDecoder {
             provider,
             reader: RawEvents::new(DEFAULT_MAX_EVENT_BYTES),
@@ -219,40 +216,6 @@ impl<I: Inspect> StreamDecoder for RawEventDecoder<I> {
             self.inspector.finish(out);
             self.end();
         }
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod testing {
-    use switchyard_plugin_sdk::{StreamDecoder, StreamOutput};
-
-    /// Feeds `body` cut at `cuts` (taken modulo its length, any order), then finishes; the
-    /// outputs merged as the host merges them.
-    pub(crate) fn decode(
-        decoder: &mut dyn StreamDecoder,
-        body: &[u8],
-        cuts: &[usize],
-    ) -> StreamOutput {
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
-        points.sort_unstable();
-        let mut all = StreamOutput::default();
-        let absorb = |out: StreamOutput, all: &mut StreamOutput| {
-            all.sse.extend(out.sse);
-            all.info.merge(out.info);
-            all.done |= out.done;
-            all.error = all.error.take().or(out.error);
-        };
-        let mut last = 0;
-        for p in points.into_iter().chain([body.len()]) {
-            let mut out = StreamOutput::default();
-            decoder.feed(&body[last..p], &mut out);
-            absorb(out, &mut all);
-            last = p;
-        }
-        let mut out = StreamOutput::default();
-        decoder.finish(&mut out);
-        absorb(out, &mut all);
-        all
     }
 }
 
