@@ -411,6 +411,25 @@ mod tests {
         assert!(!format!("{:?}", deployment("mistral")).contains("sk-mistral"));
     }
 
+    /// Regression: this plugin's own list of gateway members lacked `api_version` and the
+    /// `litellm_*` / `user_api_key*` members, so they reached the upstream (which rejects
+    /// unknown members).
+    #[test]
+    fn every_gateway_member_stays_out_of_the_upstream_body() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"api_version":"x","litellm_trace_id":"t","user_api_key_alias":"a","mock_response":"r"}"#;
+        let r = build(&deployment("groq"), CHAT, body).unwrap();
+        let sent: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        for member in [
+            "api_version",
+            "litellm_trace_id",
+            "user_api_key_alias",
+            "mock_response",
+        ] {
+            assert!(sent.get(member).is_none(), "{member} was forwarded: {sent}");
+        }
+        assert_eq!(sent["messages"][0]["content"], "hi");
+    }
+
     #[test]
     fn embeddings_answers_pass_with_their_usage() {
         let head = ResponseHead {
