@@ -48,8 +48,6 @@ pub(crate) struct Call {
     pub(crate) passthrough: Option<switchyard_plugin_sdk::Passthrough>,
     /// The request translated to another endpoint, for deployments not serving `endpoint`.
     pub(crate) alternate: Option<(&'static str, Bytes)>,
-    /// Characters to bill on `audio_speech`.
-    pub(crate) input_characters: u64,
     /// Only deployments of this provider (pass-through routes).
     pub(crate) provider: Option<String>,
 }
@@ -69,7 +67,6 @@ impl Call {
             content_type: None,
             passthrough: None,
             alternate: None,
-            input_characters: 0,
             provider: None,
         }
     }
@@ -618,8 +615,12 @@ impl Gateway {
                     .cloned()
                 {
                     labels.route = "passthrough";
+                    let principal = self.authenticate(&req).await?;
+                    let (parts, body) = req.into_parts();
+                    let body = self.read_body(body).await?;
+                    let call = self.passthrough_call(&provider, &parts, body)?;
                     return self
-                        .passthrough(req, &provider, request_id, labels, started)
+                        .model_call(call, principal, request_id, labels, started)
                         .await;
                 }
                 return Err(e);
@@ -662,12 +663,14 @@ impl Gateway {
             | Route::Embeddings
             | Route::Completions
             | Route::Rerank
-            | Route::Images => {
+            | Route::Images
+            | Route::AudioSpeech => {
                 let endpoint = match route {
                     Route::Embeddings => "embeddings",
                     Route::Completions => "completions",
                     Route::Rerank => "rerank",
                     Route::Images => "images",
+                    Route::AudioSpeech => "audio_speech",
                     _ => "chat",
                 };
                 labels.route = endpoint;
@@ -697,12 +700,13 @@ impl Gateway {
                 self.response_item(req, &id).await
             }
             Route::AudioTranscriptions => {
-                labels.route = "audio";
-                self.transcription(req, request_id, labels, started).await
-            }
-            Route::AudioSpeech => {
-                labels.route = "audio";
-                self.speech(req, request_id, labels, started).await
+                labels.route = "audio_transcriptions";
+                let principal = self.authenticate(&req).await?;
+                let (parts, body) = req.into_parts();
+                let body = self.read_body(body).await?;
+                let call = api::transcription_call(&parts.headers, body).await?;
+                self.model_call(call, principal, request_id, labels, started)
+                    .await
             }
             Route::CountTokens => {
                 labels.route = "messages";
@@ -995,7 +999,6 @@ impl Gateway {
             content_type,
             passthrough,
             alternate,
-            input_characters,
             provider,
         } = call;
         // The config this request started with serves it to the end, whatever reloads happen.
@@ -1017,6 +1020,7 @@ impl Gateway {
             _ => None,
         };
         let base64_embeddings = endpoint == "embeddings" && head.base64_embeddings;
+        let input_characters = head.input_characters;
         let request = ChatRequest {
             request_id: request_id.to_owned(),
             endpoint,

@@ -29,6 +29,8 @@ pub struct ChatRequestHead {
     pub client_credentials: ClientCredentials,
     /// `encoding_format: base64` on an embeddings request.
     pub base64_embeddings: bool,
+    /// Characters of `input` on a speech request (what speech is billed by).
+    pub input_characters: u64,
 }
 
 /// `api_base` (or `base_url`), `api_key` and `api_version` members a client put in its request,
@@ -264,6 +266,11 @@ impl ChatRequestHead {
                     .unwrap_or(false),
             drop_params: raw.drop_params,
             base64_embeddings: raw.encoding_format.as_deref() == Some("base64"),
+            input_characters: match (endpoint, raw.input) {
+                ("audio_speech", Some(input)) => serde_json::from_str::<Cow<'_, str>>(input.get())
+                    .map_or(0, |text| text.chars().count() as u64),
+                _ => 0,
+            },
         })
     }
 
@@ -281,6 +288,7 @@ impl ChatRequestHead {
             max_tokens: None,
             client_credentials: ClientCredentials::default(),
             base64_embeddings: false,
+            input_characters: 0,
         }
     }
 }
@@ -288,6 +296,20 @@ impl ChatRequestHead {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn speech_input_is_counted_in_characters_not_bytes() {
+        let h = ChatRequestHead::parse_for(
+            "audio_speech",
+            br#"{"model":"tts","input":"h\u00e9llo w\u00f6rld","voice":"alloy"}"#,
+        )
+        .unwrap();
+        assert_eq!(h.input_characters, 11);
+        let chat =
+            ChatRequestHead::parse(br#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#)
+                .unwrap();
+        assert_eq!(chat.input_characters, 0);
+    }
 
     #[test]
     fn parses_model_stream_and_usage_flag() {

@@ -373,100 +373,37 @@ impl Gateway {
         ))
     }
 
-    /// `/v1/audio/speech`: JSON in, audio out; billed by the characters of `input`.
-    pub(super) async fn speech<B>(
-        &self,
-        req: Request<B>,
-        request_id: &str,
-        labels: &mut RequestLabels,
-        started: std::time::Instant,
-    ) -> Result<Response<GatewayBody>, GatewayError>
-    where
-        B: http_body::Body<Data = Bytes>,
-        B::Error: Into<BoxError>,
-    {
-        let principal = self.authenticate(&req).await?;
-        let body = self.read_body(req.into_body()).await?;
-        let mut call = Call::json("audio_speech", body)?;
-        call.input_characters = serde_json::from_slice::<Value>(&call.body)
-            .ok()
-            .and_then(|v| {
-                v.get("input")
-                    .and_then(Value::as_str)
-                    .map(|s| s.chars().count())
-            })
-            .unwrap_or(0) as u64;
-        self.model_call(call, principal, request_id, labels, started)
-            .await
-    }
-
-    /// `/v1/audio/transcriptions`: a multipart upload, forwarded as it came; the gateway reads
-    /// only the `model` field.
-    pub(super) async fn transcription<B>(
-        &self,
-        req: Request<B>,
-        request_id: &str,
-        labels: &mut RequestLabels,
-        started: std::time::Instant,
-    ) -> Result<Response<GatewayBody>, GatewayError>
-    where
-        B: http_body::Body<Data = Bytes>,
-        B::Error: Into<BoxError>,
-    {
-        let principal = self.authenticate(&req).await?;
-        let content_type = content_type_of(&req).unwrap_or_default();
-        let body = self.read_body(req.into_body()).await?;
-        let (model, stream) = multipart_model(&content_type, body.clone()).await?;
-        let mut call = Call::new(
-            "audio_transcriptions",
-            ChatRequestHead::for_model(model, stream),
-            body,
-        );
-        call.content_type = Some(content_type);
-        self.model_call(call, principal, request_id, labels, started)
-            .await
-    }
-
-    /// `/<provider>/<path>`: the client's request forwarded as it is to a configured
-    /// deployment of that provider, with the deployment's credentials; keys, budgets and spend
+    /// `/<provider>/<path>`: the client's request, to be forwarded as it is to a configured
+    /// deployment of that provider with the deployment's credentials; keys, budgets and spend
     /// apply as to any call.
-    pub(super) async fn passthrough<B>(
+    pub(super) fn passthrough_call(
         &self,
-        req: Request<B>,
         provider: &str,
-        request_id: &str,
-        labels: &mut RequestLabels,
-        started: std::time::Instant,
-    ) -> Result<Response<GatewayBody>, GatewayError>
-    where
-        B: http_body::Body<Data = Bytes>,
-        B::Error: Into<BoxError>,
-    {
-        let principal = self.authenticate(&req).await?;
-        let prefix_len = provider.len() + 1;
-        let path_and_query = req
-            .uri()
+        parts: &http::request::Parts,
+        body: Bytes,
+    ) -> Result<Call, GatewayError> {
+        let path = match parts
+            .uri
             .path_and_query()
             .map(|p| p.as_str())
-            .unwrap_or("/");
-        let path = match path_and_query.get(prefix_len..) {
+            .and_then(|p| p.get(provider.len() + 1..))
+        {
             Some(rest) if rest.starts_with('/') => rest.to_owned(),
             _ => "/".to_owned(),
         };
-        let method = req.method().as_str().to_owned();
-        let content_type = content_type_of(&req);
-        let body = self.read_body(req.into_body()).await?;
-        let json: Option<Value> = serde_json::from_slice(&body).ok();
-        let hint = json
-            .as_ref()
-            .and_then(|v| v.get("model"))
-            .and_then(Value::as_str);
+        // Only what routing needs is read from the body: its `model` and `stream`.
+        #[derive(Default, serde::Deserialize)]
+        struct Hint {
+            model: Option<String>,
+            stream: Option<bool>,
+        }
+        let hint: Hint = serde_json::from_slice(&body).unwrap_or_default();
         let group = self
             .inner
             .live
             .load()
             .engine
-            .passthrough_group(provider, hint)
+            .passthrough_group(provider, hint.model.as_deref())
             .ok_or_else(|| {
                 GatewayError::new(
                     ErrorKind::NotFound,
@@ -477,11 +414,7 @@ impl Gateway {
                 )
                 .with_code("no_passthrough_deployment")
             })?;
-        let stream = json
-            .as_ref()
-            .and_then(|v| v.get("stream"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+        let stream = hint.stream.unwrap_or(false)
             || path.contains(":streamGenerateContent")
             || path.contains("alt=sse");
         let mut call = Call::new(
@@ -489,16 +422,35 @@ impl Gateway {
             ChatRequestHead::for_model(group, stream),
             body,
         );
-        call.content_type = content_type;
-        call.passthrough = Some(Passthrough { method, path });
+        call.content_type = content_type_of(&parts.headers);
+        call.passthrough = Some(Passthrough {
+            method: parts.method.as_str().to_owned(),
+            path,
+        });
         call.provider = Some(provider.to_owned());
-        self.model_call(call, principal, request_id, labels, started)
-            .await
+        Ok(call)
     }
 }
 
-fn content_type_of<B>(req: &Request<B>) -> Option<String> {
-    req.headers()
+/// `/v1/audio/transcriptions`: a multipart upload, forwarded as it came; the gateway reads only
+/// the `model` (and `stream`) fields.
+pub(super) async fn transcription_call(
+    headers: &http::HeaderMap,
+    body: Bytes,
+) -> Result<Call, GatewayError> {
+    let content_type = content_type_of(headers).unwrap_or_default();
+    let (model, stream) = multipart_model(&content_type, body.clone()).await?;
+    let mut call = Call::new(
+        "audio_transcriptions",
+        ChatRequestHead::for_model(model, stream),
+        body,
+    );
+    call.content_type = Some(content_type);
+    Ok(call)
+}
+
+fn content_type_of(headers: &http::HeaderMap) -> Option<String> {
+    headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
