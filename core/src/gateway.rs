@@ -1070,7 +1070,12 @@ impl Gateway {
                 labels.deployment = served.deployment.id.clone();
                 labels.retries = served.retries;
                 labels.fallbacks = served.fallbacks;
-                let native = served.deployment.serves(endpoint);
+                // Only requests with a translated form need to know which form answered (and
+                // the extension map costs an allocation on every chat answer otherwise).
+                let native = request
+                    .alternate
+                    .is_some()
+                    .then(|| ServedNatively(served.deployment.serves(endpoint)));
                 if let ChatAnswer::Complete { body, info } = &mut served.answer {
                     if input_characters > 0 {
                         // Speech is billed by the characters sent; only the host saw them.
@@ -1083,7 +1088,9 @@ impl Gateway {
                     }
                 }
                 let mut response = self.respond(served, labels, started, spend);
-                response.extensions_mut().insert(ServedNatively(native));
+                if let Some(native) = native {
+                    response.extensions_mut().insert(native);
+                }
                 Ok(response)
             }
             Err(Failed {
