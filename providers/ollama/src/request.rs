@@ -447,20 +447,32 @@ pub(crate) fn chat(
     if let Some(tools) = tools(&req, context)? {
         out.insert("tools".to_owned(), tools);
     }
-    if let Some(f) = format(&req)? {
+    generation_members(&mut out, &req, model, settings)?;
+    finish_body(out)
+}
+
+/// The members `/api/chat` and `/api/generate` share: output format, thinking, sampling
+/// options and `keep_alive`.
+fn generation_members(
+    out: &mut Map<String, Value>,
+    req: &Map<String, Value>,
+    model: &str,
+    settings: &NativeSettings,
+) -> Result<(), ProviderError> {
+    if let Some(f) = format(req)? {
         out.insert("format".to_owned(), f);
     }
-    if let Some(t) = think(&req, model)? {
+    if let Some(t) = think(req, model)? {
         out.insert("think".to_owned(), t);
     }
-    let options = options(&req, settings)?;
+    let options = options(req, settings)?;
     if !options.is_empty() {
         out.insert("options".to_owned(), Value::Object(options));
     }
-    if let Some(k) = keep_alive(&req, settings) {
+    if let Some(k) = keep_alive(req, settings) {
         out.insert("keep_alive".to_owned(), k);
     }
-    finish_body(out)
+    Ok(())
 }
 
 /// OpenAI legacy completions request → `/api/generate`.
@@ -494,19 +506,7 @@ pub(crate) fn generate(
     if let Some(suffix) = req.get("suffix").and_then(Value::as_str) {
         out.insert("suffix".to_owned(), json!(suffix));
     }
-    if let Some(f) = format(&req)? {
-        out.insert("format".to_owned(), f);
-    }
-    if let Some(t) = think(&req, model)? {
-        out.insert("think".to_owned(), t);
-    }
-    let options = options(&req, settings)?;
-    if !options.is_empty() {
-        out.insert("options".to_owned(), Value::Object(options));
-    }
-    if let Some(k) = keep_alive(&req, settings) {
-        out.insert("keep_alive".to_owned(), k);
-    }
+    generation_members(&mut out, &req, model, settings)?;
     finish_body(out)
 }
 
