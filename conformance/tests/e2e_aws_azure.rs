@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{content_of, gateway_with_params, post_chat, recorded_answer, sse_chunks};
+use common::{content_of, gateway_with_params, post_chat, recorded_answer, replaying, sse_chunks};
 use serde_json::{json, Value};
 use switchyard_e2e::upstream::{Replay, Upstream};
 
@@ -86,17 +86,15 @@ async fn bedrock_converse_non_stream_and_eventstream_through_the_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bedrock_expired_token_keeps_its_class_through_the_host() {
-    let replay = Replay::start(vec![recorded_answer(
-        "bedrock/converse_error_403_expired_token__dd-trace-py.yaml",
-        0,
-    )])
-    .await;
-    let gw = gateway_with_params(
+    let (replay, gw) = replaying(
+        vec![recorded_answer(
+            "bedrock/converse_error_403_expired_token__dd-trace-py.yaml",
+            0,
+        )],
         "bedrock/anthropic.claude-3-sonnet-20240229-v1:0",
-        &format!("http://{}", replay.addr),
         AWS_PARAMS,
-        &replay,
-    );
+    )
+    .await;
     let r = post_chat(
         &gw,
         &json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}),
@@ -120,17 +118,15 @@ async fn bedrock_expired_token_keeps_its_class_through_the_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_stream_with_the_prompt_filter_chunk_starts_with_the_role() {
-    let replay = Replay::start(vec![recorded_answer(
-        "azure_openai/chat_stream_prompt_filter_chunk__crewai.yaml",
-        0,
-    )])
-    .await;
-    let gw = gateway_with_params(
+    let (replay, gw) = replaying(
+        vec![recorded_answer(
+            "azure_openai/chat_stream_prompt_filter_chunk__crewai.yaml",
+            0,
+        )],
         "azure/gpt-4o-mini",
-        &format!("http://{}", replay.addr),
         "api_key: azure-e2e-key\napi_version: 2024-12-01-preview\n",
-        &replay,
-    );
+    )
+    .await;
     let text = post_chat(
         &gw,
         &json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
@@ -161,17 +157,15 @@ async fn azure_stream_with_the_prompt_filter_chunk_starts_with_the_role() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_deployment_not_found_keeps_its_class_through_the_host() {
-    let replay = Replay::start(vec![recorded_answer(
-        "azure_openai/chat_reasoning_then_404_deployment_not_found__openllmetry.yaml",
-        1,
-    )])
-    .await;
-    let gw = gateway_with_params(
+    let (_replay, gw) = replaying(
+        vec![recorded_answer(
+            "azure_openai/chat_reasoning_then_404_deployment_not_found__openllmetry.yaml",
+            1,
+        )],
         "azure/gpt-5-nano",
-        &format!("http://{}", replay.addr),
         "api_key: azure-e2e-key\napi_version: 2024-02-01\n",
-        &replay,
-    );
+    )
+    .await;
     let r = post_chat(&gw, &json!({"model": "claude", "messages": [{"role": "user", "content": "Count r's in strawberry"}], "reasoning_effort": "low"})).await;
     assert_eq!(r.status(), 404);
     let e: Value = r.json().await.unwrap();

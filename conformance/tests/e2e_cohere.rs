@@ -4,25 +4,22 @@
 
 mod common;
 
-use common::{content_of, gateway_with_params, post_chat, recorded_answer, sse_chunks};
+use common::{content_of, post_chat, recorded_answer, replaying, sse_chunks};
 use serde_json::{json, Value};
-use switchyard_e2e::upstream::Replay;
 
 const KEY: &str = "api_key: co-e2e\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cohere_through_the_host_non_stream_and_stream() {
-    let replay = Replay::start(vec![
-        recorded_answer("cohere/chat_v2_text__langchain-cohere.yaml", 0),
-        recorded_answer("cohere/chat_v2_stream_text__langchain-cohere.yaml", 0),
-    ])
-    .await;
-    let gw = gateway_with_params(
+    let (replay, gw) = replaying(
+        vec![
+            recorded_answer("cohere/chat_v2_text__langchain-cohere.yaml", 0),
+            recorded_answer("cohere/chat_v2_stream_text__langchain-cohere.yaml", 0),
+        ],
         "cohere/command-r",
-        &format!("http://{}", replay.addr),
         KEY,
-        &replay,
-    );
+    )
+    .await;
 
     let r: Value = post_chat(&gw, &json!({"model": "claude", "temperature": 0.3, "top_p": 0.9,
                       "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "I'm Pickle Rick"}]})).await
@@ -80,17 +77,15 @@ async fn cohere_through_the_host_non_stream_and_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cohere_stream_with_tool_calls_through_the_host() {
-    let replay = Replay::start(vec![recorded_answer(
-        "cohere/chat_v2_stream_tool_calls__langchain-cohere.yaml",
-        0,
-    )])
-    .await;
-    let gw = gateway_with_params(
+    let (replay, gw) = replaying(
+        vec![recorded_answer(
+            "cohere/chat_v2_stream_tool_calls__langchain-cohere.yaml",
+            0,
+        )],
         "cohere_chat/command-r",
-        &format!("http://{}", replay.addr),
         KEY,
-        &replay,
-    );
+    )
+    .await;
     let tools = json!([{"type": "function", "function": {"name": "Person", "description": "",
         "parameters": {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}}}]);
     let text = post_chat(&gw, &json!({"model": "claude", "stream": true, "temperature": 0.0, "tools": tools, "tool_choice": "required",
@@ -129,21 +124,19 @@ async fn cohere_stream_with_tool_calls_through_the_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cohere_reasoning_gzip_embeddings_and_error_through_the_host() {
-    let replay = Replay::start(vec![
-        recorded_answer(
-            "cohere/chat_v2_reasoning_tool_call_gzip__langchain-cohere.yaml",
-            0,
-        ),
-        recorded_answer("cohere/embed_v2__pydantic-ai.yaml", 0),
-        recorded_answer("cohere/embed_v2_error_404__pydantic-ai.yaml", 0),
-    ])
-    .await;
-    let gw = gateway_with_params(
+    let (replay, gw) = replaying(
+        vec![
+            recorded_answer(
+                "cohere/chat_v2_reasoning_tool_call_gzip__langchain-cohere.yaml",
+                0,
+            ),
+            recorded_answer("cohere/embed_v2__pydantic-ai.yaml", 0),
+            recorded_answer("cohere/embed_v2_error_404__pydantic-ai.yaml", 0),
+        ],
         "cohere/command-a-reasoning-08-2025",
-        &format!("http://{}", replay.addr),
         KEY,
-        &replay,
-    );
+    )
+    .await;
     let client = switchyard_e2e::http_client();
 
     let r: Value = post_chat(&gw, &json!({"model": "claude", "reasoning_effort": "low",

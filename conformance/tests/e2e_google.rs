@@ -6,23 +6,21 @@
 
 mod common;
 
-use common::{content_of, gateway_with_params, post_chat, recorded_answer, sse_chunks};
+use common::{content_of, gateway_with_params, post_chat, recorded_answer, replaying, sse_chunks};
 use serde_json::{json, Value};
 use switchyard_e2e::upstream::{Canned, Replay};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gemini_through_the_host_non_stream_and_stream() {
-    let replay = Replay::start(vec![
-        recorded_answer("gemini/generate_text_stop_sequences__pydantic-ai.yaml", 0),
-        recorded_answer("gemini/stream_sse_text__pydantic-ai.yaml", 0),
-    ])
-    .await;
-    let gw = gateway_with_params(
+    let (replay, gw) = replaying(
+        vec![
+            recorded_answer("gemini/generate_text_stop_sequences__pydantic-ai.yaml", 0),
+            recorded_answer("gemini/stream_sse_text__pydantic-ai.yaml", 0),
+        ],
         "gemini/gemini-1.5-flash",
-        &format!("http://{}", replay.addr),
         "api_key: gm-e2e\n",
-        &replay,
-    );
+    )
+    .await;
 
     let r: Value = post_chat(&gw, &json!({"model": "claude", "stop": ["Paris"], "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}]})).await
         .json()
@@ -70,17 +68,15 @@ async fn gemini_through_the_host_non_stream_and_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gemini_invalid_key_is_a_401_through_the_host() {
-    let replay = Replay::start(vec![recorded_answer(
-        "gemini/error_400_api_key_invalid_gzip__mirascope.yaml",
-        0,
-    )])
-    .await;
-    let gw = gateway_with_params(
+    let (_replay, gw) = replaying(
+        vec![recorded_answer(
+            "gemini/error_400_api_key_invalid_gzip__mirascope.yaml",
+            0,
+        )],
         "gemini/gemini-2.5-flash",
-        &format!("http://{}", replay.addr),
         "api_key: gm-bad-e2e\n",
-        &replay,
-    );
+    )
+    .await;
     let r = post_chat(
         &gw,
         &json!({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{gateway_with_params, post_chat, recorded_answer, sse_chunks};
+use common::{gateway_with_params, post_chat, recorded_answer, replaying, sse_chunks};
 use serde_json::{json, Value};
 use switchyard_e2e::upstream::Replay;
 
@@ -78,17 +78,15 @@ async fn ollama_through_the_host_non_stream_and_ndjson_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ollama_model_not_found_keeps_its_class_through_the_host() {
-    let replay = Replay::start(vec![recorded_answer(
-        "ollama/api_chat_error_404_model_not_found__openinference.yaml",
-        0,
-    )])
-    .await;
-    let gw = gateway_with_params(
+    let (replay, gw) = replaying(
+        vec![recorded_answer(
+            "ollama/api_chat_error_404_model_not_found__openinference.yaml",
+            0,
+        )],
         "ollama/nonexistent-model:latest",
-        &format!("http://{}", replay.addr),
         "",
-        &replay,
-    );
+    )
+    .await;
     let r = post_chat(&gw, &json!({"model": "claude", "messages": [{"role": "user", "content": "Why is the sky blue?"}]})).await;
     assert_eq!(r.status(), 404);
     let e: Value = r.json().await.unwrap();
@@ -104,17 +102,15 @@ async fn ollama_model_not_found_keeps_its_class_through_the_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ollama_embeddings_and_generate_stream_through_the_host() {
-    let replay = Replay::start(vec![
-        recorded_answer("ollama/api_embeddings__openllmetry.yaml", 0),
-        recorded_answer("ollama/api_generate_stream__openllmetry.yaml", 0),
-    ])
-    .await;
-    let gw = gateway_with_params(
+    let (replay, gw) = replaying(
+        vec![
+            recorded_answer("ollama/api_embeddings__openllmetry.yaml", 0),
+            recorded_answer("ollama/api_generate_stream__openllmetry.yaml", 0),
+        ],
         "ollama/llama3",
-        &format!("http://{}", replay.addr),
         "api_key: ollama-e2e\nollama_legacy_embeddings: true\n",
-        &replay,
-    );
+    )
+    .await;
     let client = switchyard_e2e::http_client();
 
     let r: Value = client

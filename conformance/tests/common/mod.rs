@@ -38,6 +38,14 @@ pub fn recorded_answer(fixture: &str, interaction: usize) -> Canned {
     }
 }
 
+/// A replaying upstream with `answers`, and a gateway serving model group `claude` from one
+/// `model` deployment at its address with the `extra` params (see [`gateway_with_params`]).
+pub async fn replaying(answers: Vec<Canned>, model: &str, extra: &str) -> (Replay, RunningGateway) {
+    let replay = Replay::start(answers).await;
+    let gw = gateway_with_params(model, &format!("http://{}", replay.addr), extra, &replay);
+    (replay, gw)
+}
+
 /// A gateway serving model group `claude` from one `model` deployment whose `api_base` is the
 /// replaying upstream.
 pub async fn gateway_for(model: &str, replay: &Replay) -> RunningGateway {
