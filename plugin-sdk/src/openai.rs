@@ -424,6 +424,34 @@ pub fn usage_with_cache(input: u64, cache_read: u64, cache_write: u64, output: u
     }
 }
 
+/// A one-choice `chat.completion` answer (what a translating plugin's `parse_response` returns)
+/// and its side data: `model` is left out of the side data when empty.
+pub fn chat_completion(
+    id: Value,
+    model: &str,
+    message: Value,
+    finish: &str,
+    usage: Usage,
+) -> ParsedResponse {
+    let body = serde_json::json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": usage_json(&usage),
+    });
+    ParsedResponse {
+        body: body.to_string().into_bytes(),
+        info: ResponseInfo {
+            usage: Some(usage),
+            finish_reason: Some(finish.to_owned()),
+            model: (!model.is_empty()).then(|| model.to_owned()),
+            ..ResponseInfo::default()
+        },
+    }
+}
+
 /// The OpenAI `usage` object of a normalized usage, with the cache counts also under
 /// Anthropic's names (as LiteLLM reports them).
 pub fn usage_json(u: &Usage) -> Value {

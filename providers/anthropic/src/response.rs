@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 use switchyard_plugin_sdk::{
-    openai, ErrorKind, ParsedResponse, ProviderError, ResponseHead, ResponseInfo, Usage,
+    openai, ErrorKind, ParsedResponse, ProviderError, ResponseHead, Usage,
 };
 
 /// `stop_reason` → OpenAI `finish_reason`.
@@ -91,23 +91,13 @@ pub(crate) fn translate(body: &[u8]) -> Result<ParsedResponse, ProviderError> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let openai = json!({
-        "id": v.get("id").cloned().unwrap_or(Value::Null),
-        "object": "chat.completion",
-        "created": 0,
-        "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": usage_json(&usage),
-    });
-    Ok(ParsedResponse {
-        body: openai.to_string().into_bytes(),
-        info: ResponseInfo {
-            usage: Some(usage),
-            finish_reason: Some(finish.to_owned()),
-            model: (!model.is_empty()).then_some(model),
-            ..Default::default()
-        },
-    })
+    Ok(openai::chat_completion(
+        v.get("id").cloned().unwrap_or(Value::Null),
+        &model,
+        message,
+        finish,
+        usage,
+    ))
 }
 
 /// Classifies an Anthropic error: `{"type":"error","error":{"type","message"}}`.

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 use switchyard_plugin_sdk::{
-    openai, ErrorKind, ParsedResponse, ProviderError, ResponseHead, ResponseInfo, Usage,
+    openai, ErrorKind, ParsedResponse, ProviderError, ResponseHead, Usage,
 };
 
 use crate::request::JSON_TOOL;
@@ -116,23 +116,13 @@ pub(crate) fn translate(
         message["reasoning_content"] = Value::String(reasoning);
         message["thinking_blocks"] = Value::Array(thinking_blocks);
     }
-    let openai = json!({
-        "id": response_id(head),
-        "object": "chat.completion",
-        "created": 0,
-        "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": usage_json(&usage),
-    });
-    Ok(ParsedResponse {
-        body: openai.to_string().into_bytes(),
-        info: ResponseInfo {
-            usage: Some(usage),
-            finish_reason: Some(finish.to_owned()),
-            model: Some(model.to_owned()),
-            ..Default::default()
-        },
-    })
+    Ok(openai::chat_completion(
+        json!(response_id(head)),
+        model,
+        message,
+        finish,
+        usage,
+    ))
 }
 
 /// The exception name of an error response: `x-amzn-ErrorType` (`ThrottlingException:http://…`),

@@ -131,23 +131,13 @@ pub(crate) fn translate_chat(body: &[u8], model: &str) -> Result<ParsedResponse,
     if !reasoning.is_empty() {
         out_message["reasoning_content"] = Value::String(reasoning);
     }
-    let openai = json!({
-        "id": v.get("id").cloned().unwrap_or(Value::Null),
-        "object": "chat.completion",
-        "created": 0,
-        "model": model,
-        "choices": [{"index": 0, "message": out_message, "finish_reason": finish}],
-        "usage": usage_json(&usage),
-    });
-    Ok(ParsedResponse {
-        body: openai.to_string().into_bytes(),
-        info: ResponseInfo {
-            usage: Some(usage),
-            finish_reason: Some(finish.to_owned()),
-            model: Some(model.to_owned()),
-            ..Default::default()
-        },
-    })
+    Ok(openai::chat_completion(
+        v.get("id").cloned().unwrap_or(Value::Null),
+        model,
+        out_message,
+        finish,
+        usage,
+    ))
 }
 
 /// A Cohere tool call → an OpenAI one (arguments always a JSON string).
