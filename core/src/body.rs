@@ -103,7 +103,10 @@ impl Body for GatewayBody {
                     Poll::Ready(Some(Ok(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
                     Poll::Ready(Some(Err(e))) => {
                         *done = true;
-                        Poll::Ready(Some(Ok(Frame::data(e.to_sse_event()))))
+                        match rest.error_event(&e) {
+                            Some(event) => Poll::Ready(Some(Ok(Frame::data(event)))),
+                            None => Poll::Ready(None),
+                        }
                     }
                     Poll::Ready(None) => {
                         *done = true;

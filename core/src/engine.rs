@@ -573,9 +573,7 @@ impl Engine {
             deadline,
             deployment.stream_idle_timeout,
             origin,
-            // Only OpenAI's chat and completion streams end with `[DONE]`; native Messages,
-            // Responses and pass-through streams end as their provider ends them.
-            matches!(endpoint, "chat" | "completions"),
+            crate::stream::Framing::of(endpoint),
         ));
         let first = match stream.next().await {
             Some(Ok(first)) => first,

@@ -38,6 +38,57 @@ pub struct StreamEnd {
     pub chunks: u64,
 }
 
+/// The protocol a stream speaks to the client, which decides how it ends and how a failure
+/// after the commit point is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// OpenAI chat and completion chunks: ends with `data: [DONE]` (added when the upstream
+    /// never said it); a failure is one `data: {"error": …}` event, then `[DONE]`.
+    OpenAi,
+    /// Anthropic Messages events: a failure is an `event: error` with Anthropic's error object.
+    Messages,
+    /// Responses API events: a failure is an `event: error` with the error's code and message.
+    Responses,
+    /// A pass-through stream in the provider's own protocol: nothing is added to it.
+    Raw,
+}
+
+impl Framing {
+    /// The framing of an endpoint's native stream.
+    pub(crate) fn of(endpoint: &str) -> Framing {
+        match endpoint {
+            "chat" | "completions" => Framing::OpenAi,
+            "messages" => Framing::Messages,
+            "responses" => Framing::Responses,
+            _ => Framing::Raw,
+        }
+    }
+
+    /// How a failure after the commit point reaches the client, if at all.
+    pub(crate) fn error_event(self, e: &GatewayError) -> Option<Bytes> {
+        match self {
+            Framing::OpenAi => Some(e.to_sse_event()),
+            Framing::Messages => {
+                let data = crate::messages::to_error(&e.to_json_body(), e.status);
+                Some(Bytes::from(format!(
+                    "event: error\ndata: {}\n\n",
+                    String::from_utf8_lossy(&data)
+                )))
+            }
+            Framing::Responses => {
+                let data = serde_json::json!({
+                    "type": "error",
+                    "code": e.code.as_deref().unwrap_or(e.kind.as_str()),
+                    "message": e.client_message(),
+                    "param": e.param,
+                });
+                Some(Bytes::from(format!("event: error\ndata: {data}\n\n")))
+            }
+            Framing::Raw => None,
+        }
+    }
+}
+
 /// Called once when a committed stream ends, however it ends.
 pub(crate) type StreamObserver = Box<dyn FnOnce(StreamEnd) + Send>;
 
@@ -52,8 +103,7 @@ pub struct ChatStream {
     idle_timeout: Duration,
     info: ResponseInfo,
     saw_done: bool,
-    /// Whether a stream the upstream ended without its end marker gets `data: [DONE]`.
-    ends_with_done: bool,
+    framing: Framing,
     finished: bool,
     chunks: u64,
     origin: Arc<ErrorOrigin>,
@@ -77,7 +127,7 @@ impl ChatStream {
         first_chunk_deadline: Instant,
         idle_timeout: Duration,
         origin: Arc<ErrorOrigin>,
-        ends_with_done: bool,
+        framing: Framing,
     ) -> Self {
         ChatStream {
             upstream,
@@ -88,7 +138,7 @@ impl ChatStream {
             idle_timeout,
             info: ResponseInfo::default(),
             saw_done: false,
-            ends_with_done,
+            framing,
             finished: false,
             chunks: 0,
             origin,
@@ -99,6 +149,11 @@ impl ChatStream {
     /// Sets the callback for the end of the stream (after the commit point).
     pub fn observe(&mut self, observer: StreamObserver) {
         self.observer = Some(observer);
+    }
+
+    /// How a failure after the commit point is written to the client, if at all.
+    pub(crate) fn error_event(&self, e: &GatewayError) -> Option<Bytes> {
+        self.framing.error_event(e)
     }
 
     pub fn info(&self) -> &ResponseInfo {
@@ -171,7 +226,7 @@ impl Stream for ChatStream {
                     let out = this.decoder.finish();
                     this.absorb(out);
                     if this.failed.is_none() {
-                        if !this.saw_done && this.ends_with_done {
+                        if !this.saw_done && this.framing == Framing::OpenAi {
                             // Every OpenAI stream ends with [DONE]; some upstreams never say it.
                             let mut tail =
                                 this.ready.take().map(|b| b.to_vec()).unwrap_or_default();
@@ -217,5 +272,32 @@ impl Drop for ChatStream {
         if !self.finished && self.observer.is_some() {
             self.end(StreamOutcome::ClientDisconnected);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_after_the_commit_point_is_written_in_the_streams_own_protocol() {
+        let e = GatewayError::new(ErrorKind::RateLimit, "slow down").with_code("rate_limit");
+        let text = |f: Framing| {
+            f.error_event(&e)
+                .map(|b| String::from_utf8(b.to_vec()).unwrap())
+        };
+        let openai = text(Framing::OpenAi).unwrap();
+        assert!(openai.starts_with("data: {\"error\""), "{openai}");
+        assert!(openai.ends_with("data: [DONE]\n\n"));
+        let messages = text(Framing::Messages).unwrap();
+        assert!(messages.starts_with("event: error\ndata: "), "{messages}");
+        assert!(messages.contains("\"rate_limit_error\""), "{messages}");
+        let responses = text(Framing::Responses).unwrap();
+        assert!(responses.starts_with("event: error\ndata: "), "{responses}");
+        assert!(responses.contains("\"code\":\"rate_limit\""), "{responses}");
+        assert!(!messages.contains("[DONE]") && !responses.contains("[DONE]"));
+        assert_eq!(text(Framing::Raw), None);
+        assert_eq!(Framing::of("chat"), Framing::OpenAi);
+        assert_eq!(Framing::of("passthrough"), Framing::Raw);
     }
 }

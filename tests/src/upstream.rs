@@ -13,6 +13,7 @@
 //! | `http://ADDR/pause/v1` | streams one chunk, then stays silent for 5 s |
 //! | `http://ADDR/errfirst/v1` | a 200 stream whose first event is an error event |
 //! | `http://ADDR/ctx/v1` | 400 `context_length_exceeded` |
+//! | `http://ADDR/overloaded` | (Anthropic `/v1/messages`) a stream that starts, then an `overloaded_error` event |
 //! | `POST http://ADDR/v1/token` | a token endpoint: `{"access_token": "tok-N", "expires_in": 3600}` (N counts calls) |
 //!
 //! It records every request, and counts streams whose client went away.
@@ -183,8 +184,9 @@ fn responses_answer(model: &str, body: &serde_json::Value, stream: bool) -> Resp
     ])
 }
 
-/// Anthropic's Messages API.
-fn messages_answer(model: &str, stream: bool) -> Response<Body> {
+/// Anthropic's Messages API; `overloaded` (the `overloaded/` prefix): a stream that starts,
+/// then reports `overloaded_error` in an `error` event.
+fn messages_answer(model: &str, stream: bool, overloaded: bool) -> Response<Body> {
     let text = format!("Messages from upstream to {model}");
     if !stream {
         return json(
@@ -195,14 +197,25 @@ fn messages_answer(model: &str, stream: bool) -> Response<Body> {
                 "usage": {"input_tokens": 9, "output_tokens": 5}}),
         );
     }
-    sse(vec![
-        (
-            "message_start".to_owned(),
-            serde_json::json!({"type": "message_start", "message": {
+    let start = (
+        "message_start".to_owned(),
+        serde_json::json!({"type": "message_start", "message": {
             "id": "msg_up_1", "type": "message", "role": "assistant", "model": model,
             "content": [], "stop_reason": null, "stop_sequence": null,
             "usage": {"input_tokens": 9, "output_tokens": 1}}}),
-        ),
+    );
+    if overloaded {
+        return sse(vec![
+            start,
+            (
+                "error".to_owned(),
+                serde_json::json!({"type": "error",
+                    "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+            ),
+        ]);
+    }
+    sse(vec![
+        start,
         (
             "content_block_start".to_owned(),
             serde_json::json!({"type": "content_block_start",
@@ -368,7 +381,7 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Body> {
         return responses_answer(&model, &body, stream);
     }
     if path.ends_with("/v1/messages") {
-        return messages_answer(&model, stream);
+        return messages_answer(&model, stream, prefix == "overloaded");
     }
     if !path.ends_with("/chat/completions") {
         return json(

@@ -372,3 +372,44 @@ async fn messages_go_natively_to_anthropic() {
     assert!(text.contains("event: message_stop"), "{text}");
     assert!(!text.contains("[DONE]"), "{text}");
 }
+
+/// Regression: a native Messages stream that fails after it started ended with an OpenAI
+/// error frame and `data: [DONE]`, which Anthropic clients do not read; it now ends with
+/// Anthropic's own `error` event.
+#[tokio::test]
+async fn a_native_messages_stream_that_fails_ends_with_an_anthropic_error_event() {
+    let upstream = Upstream::start().await;
+    let config = format!(
+        r#"
+model_list:
+  - model_name: claude
+    litellm_params:
+      model: anthropic/claude-sonnet-4-5
+      api_base: http://{addr}/overloaded
+      api_key: sk-upstream-anthropic-secret
+general_settings:
+  master_key: {KEY}
+"#,
+        addr = upstream.addr,
+    );
+    let gw = RunningGateway::start(&config, &target_dir());
+    let r = post(
+        &gw,
+        "/v1/messages",
+        json!({"model": "claude", "max_tokens": 8, "stream": true,
+               "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.starts_with("event: message_start"), "{text}");
+    assert!(text.contains("event: error\n"), "{text}");
+    assert!(text.contains("\"overloaded_error\""), "{text}");
+    // Every event is named (an OpenAI error frame is a bare `data:` line).
+    assert_eq!(
+        text.matches("\ndata: ").count() + usize::from(text.starts_with("data: ")),
+        text.matches("event: ").count(),
+        "{text}"
+    );
+    assert!(!text.contains("[DONE]"), "{text}");
+}
