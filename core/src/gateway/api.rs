@@ -200,8 +200,6 @@ impl Gateway {
     {
         let principal = self.authenticate(&req).await?;
         let body = self.read_body(req.into_body()).await?;
-        // Validates the members the gateway reads before anything else.
-        ChatRequestHead::parse_for("responses", &body)?;
         let mut request: Value = serde_json::from_slice(&body).map_err(|e| {
             GatewayError::invalid_request(format!("request body is not valid JSON: {e}"), None)
                 .with_code("invalid_json")
@@ -458,6 +456,11 @@ fn content_type_of(headers: &http::HeaderMap) -> Option<String> {
 
 /// The completed response in a native Responses stream frame, if it is the final event.
 fn completed_in(frame: &[u8]) -> Option<Value> {
+    // Every delta event passes here: only the one that can be the end is parsed.
+    const MARK: &[u8] = b"\"response.completed\"";
+    if !frame.windows(MARK.len()).any(|w| w == MARK) {
+        return None;
+    }
     let text = std::str::from_utf8(frame).ok()?;
     text.lines()
         .filter_map(|l| l.strip_prefix("data:"))
@@ -550,6 +553,23 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("model"));
+    }
+
+    #[test]
+    fn only_the_completed_event_of_a_native_stream_is_kept() {
+        let delta = br#"event: response.output_text.delta
+data: {"type":"response.output_text.delta","delta":"hi"}
+
+"#;
+        assert_eq!(completed_in(delta), None);
+        let done = br#"event: response.completed
+data: {"type":"response.completed","response":{"id":"resp_9","output":[]}}
+
+"#;
+        assert_eq!(
+            completed_in(done),
+            Some(json!({"id": "resp_9", "output": []}))
+        );
     }
 
     #[test]
