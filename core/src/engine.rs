@@ -392,16 +392,9 @@ impl Engine {
             None
         };
         let (endpoints, n) = request.endpoints();
-        let only_provider;
-        let endpoints: &[&str] = match &request.provider {
-            Some(p) => {
-                only_provider = [format!("{}:{p}", request.endpoint)];
-                &[only_provider[0].as_str()]
-            }
-            None => &endpoints[..n],
-        };
         let route = RouteRequest {
-            endpoints,
+            endpoints: &endpoints[..n],
+            provider: request.provider.as_deref(),
             model: &request.model,
             stream: request.stream,
             num_retries: request.num_retries,

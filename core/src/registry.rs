@@ -112,14 +112,9 @@ pub(crate) struct Deployment {
 }
 
 impl Deployment {
-    /// Whether its plugin serves `endpoint`; `<endpoint>:<provider>` also asks that the
-    /// deployment be of that provider (pass-through routes).
+    /// Whether its plugin serves `endpoint`.
     pub(crate) fn serves(&self, endpoint: &str) -> bool {
-        let (endpoint, provider) = match endpoint.split_once(':') {
-            Some((e, p)) => (e, Some(p)),
-            None => (endpoint, None),
-        };
-        provider.is_none_or(|p| p == self.provider) && self.endpoints.iter().any(|e| e == endpoint)
+        self.endpoints.iter().any(|e| e == endpoint)
     }
 }
 
@@ -186,6 +181,9 @@ impl RouteTarget for Deployment {
     }
     fn serves(&self, endpoint: &str) -> bool {
         Deployment::serves(self, endpoint)
+    }
+    fn provider(&self) -> &str {
+        &self.provider
     }
 }
 

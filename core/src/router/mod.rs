@@ -64,6 +64,10 @@ pub trait RouteTarget: Send + Sync + 'static {
     fn serves(&self, _endpoint: &str) -> bool {
         true
     }
+    /// The provider id of the deployment (`openai`), for requests bound to one provider.
+    fn provider(&self) -> &str {
+        ""
+    }
 }
 
 /// Builds the deployments of a model name that is not a configured group (a `provider/model`
@@ -78,6 +82,8 @@ const RESOLVED_CACHE_LIMIT: usize = 1024;
 pub struct RouteRequest<'a> {
     /// Endpoint ids the request can be served on (any of them); empty means any.
     pub endpoints: &'a [&'a str],
+    /// Only deployments of this provider (pass-through routes).
+    pub provider: Option<&'a str>,
     /// Model group, alias or `provider/model` string.
     pub model: &'a str,
     pub stream: bool,
@@ -521,7 +527,9 @@ impl<T: RouteTarget> Router<T> {
         let mut spent: Vec<&str> = Vec::new();
         let mut unserved = 0;
         for (i, d) in deployments.iter().enumerate() {
-            if !request.endpoints.is_empty() && !request.endpoints.iter().any(|e| d.serves(e)) {
+            let serves =
+                request.endpoints.is_empty() || request.endpoints.iter().any(|e| d.serves(e));
+            if !serves || request.provider.is_some_and(|p| p != d.provider()) {
                 unserved += 1;
                 continue;
             }
@@ -555,10 +563,14 @@ impl<T: RouteTarget> Router<T> {
         }
         if unserved == deployments.len() && !deployments.is_empty() {
             let endpoint = request.endpoints.first().copied().unwrap_or("chat");
+            let of = request
+                .provider
+                .map(|p| format!(" of provider '{p}'"))
+                .unwrap_or_default();
             return Err(GatewayError::invalid_request(
                 format!(
-                    "no deployment of model group '{group}' serves the {endpoint} endpoint (its \
-                     providers' plugins do not declare it)"
+                    "no deployment{of} of model group '{group}' serves the {endpoint} endpoint \
+                     (its providers' plugins do not declare it)"
                 ),
                 Some("model"),
             )

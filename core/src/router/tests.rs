@@ -12,6 +12,10 @@ impl RouteTarget for Fake {
     fn id(&self) -> &str {
         &self.id
     }
+    /// The fakes' ids are their providers.
+    fn provider(&self) -> &str {
+        &self.id
+    }
     fn context_window(&self) -> Option<u64> {
         self.context_window
     }
@@ -297,4 +301,29 @@ async fn per_request_fallbacks_aliases_and_resolved_names() {
 #[test]
 fn times_are_rfc3339_utc() {
     assert_eq!(rfc3339(1_764_064_800_123), "2025-11-25T10:00:00.123Z");
+}
+
+#[tokio::test]
+async fn a_request_bound_to_a_provider_only_goes_to_its_deployments() {
+    let router = two_deployments(RouterPolicy::default());
+    for _ in 0..10 {
+        let request = RouteRequest {
+            model: "g",
+            provider: Some("b"),
+            ..RouteRequest::default()
+        };
+        let (result, calls) = run(&router, request, &[], || rate_limited(None)).await;
+        assert!(result.is_ok());
+        assert_eq!(calls, ["b"]);
+    }
+    let request = RouteRequest {
+        model: "g",
+        provider: Some("c"),
+        ..RouteRequest::default()
+    };
+    let (result, calls) = run(&router, request, &[], || rate_limited(None)).await;
+    let e = result.err().unwrap().error;
+    assert_eq!(e.code.as_deref(), Some("unsupported_endpoint"));
+    assert!(e.message.contains("of provider 'c'"), "{}", e.message);
+    assert!(calls.is_empty());
 }
