@@ -451,52 +451,45 @@ impl Store {
     /// how many logs were new. One transaction; rows go in multi-row statements and the charges
     /// are summed per key, user and team, so a batch costs a handful of statements.
     pub async fn record_spend(&self, logs: &[SpendLog]) -> Result<usize, StoreError> {
-        /// Rows per INSERT. Small: SQLite resolves `$N` parameters by name, at a cost that grows
-        /// with the square of the parameters in a statement (seen in profiles at 200 rows).
-        const ROWS: usize = 16;
+        /// Rows per INSERT: one statement text for every full chunk, so the backend's prepared
+        /// statement cache serves it after the first batch.
+        const ROWS: usize = 64;
         let mut inserted: Vec<String> = Vec::new();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(db_error)?;
             for chunk in logs.chunks(ROWS) {
-                let mut sql = String::from(
+                // QueryBuilder writes each backend's own placeholder: anonymous `?` on SQLite,
+                // whose named `$N` parameters are resolved by a linear scan per bound value
+                // (quadratic in a multi-row statement; 4 % of the gateway's instructions per
+                // request in a callgrind profile), `$N` on PostgreSQL.
+                let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO spend_logs (request_id, token_hash, user_id, team_id, \
                      model_group, model, deployment, provider, spend_nanos, prompt_tokens, \
-                     completion_tokens, status, start_time, end_time) VALUES ",
+                     completion_tokens, status, start_time, end_time) ",
                 );
-                for i in 0..chunk.len() {
-                    let b = i * 14;
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push('(');
-                    for c in 1..=14 {
-                        if c > 1 {
-                            sql.push_str(", ");
-                        }
-                        sql.push_str(&format!("${}", b + c));
-                    }
-                    sql.push(')');
-                }
-                sql.push_str(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
-                let mut q = sqlx::query_scalar::<_, String>(&sql);
-                for log in chunk {
-                    q = q
-                        .bind(&log.request_id)
-                        .bind(&log.token_hash)
-                        .bind(&log.user_id)
-                        .bind(&log.team_id)
-                        .bind(&log.model_group)
-                        .bind(&log.model)
-                        .bind(&log.deployment)
-                        .bind(&log.provider)
-                        .bind(log.spend_nanos)
-                        .bind(log.prompt_tokens)
-                        .bind(log.completion_tokens)
-                        .bind(&log.status)
-                        .bind(log.start_time)
-                        .bind(log.end_time);
-                }
-                inserted.extend(q.fetch_all(&mut *tx).await.map_err(db_error)?);
+                q.push_values(chunk, |mut row, log| {
+                    row.push_bind(&log.request_id)
+                        .push_bind(&log.token_hash)
+                        .push_bind(&log.user_id)
+                        .push_bind(&log.team_id)
+                        .push_bind(&log.model_group)
+                        .push_bind(&log.model)
+                        .push_bind(&log.deployment)
+                        .push_bind(&log.provider)
+                        .push_bind(log.spend_nanos)
+                        .push_bind(log.prompt_tokens)
+                        .push_bind(log.completion_tokens)
+                        .push_bind(&log.status)
+                        .push_bind(log.start_time)
+                        .push_bind(log.end_time);
+                });
+                q.push(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
+                inserted.extend(
+                    q.build_query_scalar::<String>()
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db_error)?,
+                );
             }
             // Charges of the new logs, summed per (table, id, window): a late log of an earlier
             // window does not count in a later one (`window_start <= start_time`).

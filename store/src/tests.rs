@@ -127,6 +127,36 @@ async fn spend_is_charged_once_per_request_and_respects_windows() {
     }
 }
 
+/// A batch larger than one INSERT statement: every row lands once, duplicates across statements
+/// included, and the charge is the sum of the new rows.
+#[tokio::test]
+async fn spend_batches_span_several_statements() {
+    let (stores, _turn) = stores().await;
+    for (store, _dir) in stores {
+        store
+            .put_key("k", None, Some("alice"), None, &serde_json::json!({}), 0)
+            .await
+            .unwrap();
+        let mut logs: Vec<SpendLog> = (0..150)
+            .map(|i| log(&format!("r{i}"), "k", 2, 10))
+            .collect();
+        // Repeats of rows in the first statement, in the second and third.
+        logs.push(log("r3", "k", 2, 10));
+        logs.push(log("r100", "k", 2, 10));
+        assert_eq!(
+            store.record_spend(&logs).await.unwrap(),
+            150,
+            "{}",
+            store.kind()
+        );
+        assert_eq!(store.load(Table::Keys).await.unwrap()[0].spend_nanos, 300);
+        let all = store.spend_logs(&SpendFilter::default()).await.unwrap();
+        assert_eq!(all.len(), 150);
+        assert_eq!(all.iter().filter(|l| l.request_id == "r149").count(), 1);
+        assert_eq!(all[0].end_time, 15);
+    }
+}
+
 #[test]
 fn urls_lose_their_password_in_messages() {
     assert_eq!(
