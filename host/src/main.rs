@@ -1,5 +1,6 @@
 //! `switchyard`: the LLM gateway binary.
 
+mod logging;
 mod plugins;
 mod server;
 
@@ -93,28 +94,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr through a background writer (a request's log line costs no write system
-/// call on its thread); the returned guard flushes them when dropped at exit.
-fn init_logging(format: Option<&str>) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    // Not lossy: under a flood of lines, requests wait for the writer rather than lines vanish.
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(writer);
-    if format == Some("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-    guard
-}
-
 fn load_config(path: &Path) -> Result<LoadedConfig, String> {
     Config::load(path).map_err(|e| e.to_string())
 }
@@ -180,7 +159,7 @@ fn serve(
     let started = Instant::now();
     // Read the config before logging starts: its switchyard.log_format picks the format.
     let loaded = load_config_or_quickstart(config_path.as_ref())?;
-    let _log_writer = init_logging(loaded.config.switchyard.log_format.as_deref());
+    let _log_writer = logging::init(loaded.config.switchyard.log_format.as_deref());
     if config_path.is_none() {
         tracing::info!("no --config given: serving the embedded quickstart (mock provider)");
     }
