@@ -574,13 +574,15 @@ impl Gateway {
         if labels.route != "health" && labels.route != "metrics" {
             let elapsed = started.elapsed();
             metrics::record_request(&labels, response.status().as_u16(), elapsed);
+            // Fields as `&str`, not `%` (Display): recorded as strings directly instead of being
+            // formatted into a temporary `String` each (callgrind: 3 % of a request).
             tracing::info!(
                 target: "switchyard::request",
-                request_id = %request_id,
+                request_id = request_id.as_str(),
                 route = labels.route,
-                model_group = %labels.model_group,
-                deployment = %labels.deployment,
-                provider = %labels.provider,
+                model_group = labels.model_group.as_str(),
+                deployment = labels.deployment.as_str(),
+                provider = labels.provider.as_str(),
                 status = response.status().as_u16(),
                 retries = labels.retries,
                 fallbacks = labels.fallbacks,
@@ -1185,6 +1187,7 @@ impl Gateway {
                     metrics::record_stream_end(&labels, outcome);
                 }));
                 let mut response = Response::new(GatewayBody::stream(first, rest));
+                *response.headers_mut() = http::HeaderMap::with_capacity(RESPONSE_HEADERS);
                 let headers = response.headers_mut();
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -1192,16 +1195,17 @@ impl Gateway {
             }
         };
         let headers = response.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&deployment.model_group) {
+        let names = &deployment.header_values;
+        if let Some(v) = &names.model_group {
             headers.insert(X_MODEL_GROUP, v.clone());
-            headers.insert(X_LITELLM_MODEL_GROUP, v);
+            headers.insert(X_LITELLM_MODEL_GROUP, v.clone());
         }
-        if let Ok(v) = HeaderValue::from_str(&deployment.id) {
+        if let Some(v) = &names.id {
             headers.insert(X_DEPLOYMENT, v.clone());
-            headers.insert(X_LITELLM_MODEL_ID, v);
+            headers.insert(X_LITELLM_MODEL_ID, v.clone());
         }
-        if let Ok(v) = HeaderValue::from_str(&deployment.provider) {
-            headers.insert(X_PROVIDER, v);
+        if let Some(v) = &names.provider {
+            headers.insert(X_PROVIDER, v.clone());
         }
         if let Ok(v) = HeaderValue::from_str(&ms(overhead)) {
             headers.insert(X_OVERHEAD, v.clone());
@@ -1400,11 +1404,17 @@ impl Charge {
 fn json_response(status: StatusCode, body: Bytes) -> Response<GatewayBody> {
     let mut response = Response::new(GatewayBody::full(body));
     *response.status_mut() = status;
+    // Room for the gateway's headers (model group, deployment, cost, retries, ids... in both
+    // spellings): the map does not regrow and rehash on the way.
+    *response.headers_mut() = http::HeaderMap::with_capacity(RESPONSE_HEADERS);
     response
         .headers_mut()
         .insert(CONTENT_TYPE, APPLICATION_JSON);
     response
 }
+
+/// Headers a gateway answer carries, at most.
+const RESPONSE_HEADERS: usize = 24;
 
 /// The OpenAI-format error response for `e`.
 pub fn error_response(e: &GatewayError) -> Response<GatewayBody> {

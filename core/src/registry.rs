@@ -109,6 +109,27 @@ pub(crate) struct Deployment {
     pub(crate) origin: Arc<ErrorOrigin>,
     /// Endpoint ids its plugin serves (`chat`, `embeddings`, ...).
     pub(crate) endpoints: Box<[String]>,
+    /// Its names as response header values, validated once.
+    pub(crate) header_values: HeaderValues,
+}
+
+/// A deployment's names as header values (`None` when one is not a valid header value).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HeaderValues {
+    pub(crate) model_group: Option<http::HeaderValue>,
+    pub(crate) id: Option<http::HeaderValue>,
+    pub(crate) provider: Option<http::HeaderValue>,
+}
+
+impl HeaderValues {
+    fn new(model_group: &str, id: &str, provider: &str) -> Self {
+        let value = |s: &str| http::HeaderValue::from_str(s).ok();
+        HeaderValues {
+            model_group: value(model_group),
+            id: value(id),
+            provider: value(provider),
+        }
+    }
 }
 
 impl Deployment {
@@ -531,6 +552,7 @@ pub(crate) fn build_deployment(
         max_output_tokens: prices.and_then(|p| p.max_output_tokens()),
         params: ParamRules::new(meta, provider, upstream_model, drop_params, always_drop),
         auth: meta.uses_auth_step.then(TokenCache::default),
+        header_values: HeaderValues::new(model_group, &id, provider),
         id,
         model_group: model_group.to_owned(),
         provider: provider.to_owned(),
