@@ -6,9 +6,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::Duration;
 
+use foldhash::fast::RandomState;
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, Counter, Histogram,
     Label, Unit,
@@ -192,7 +193,7 @@ impl Resolve for Histogram {
 struct Handles<H> {
     hasher: RandomState,
     /// By a hash of name and values; the entries keep both to tell collisions apart.
-    by_hash: HashMap<u64, Vec<Entry<H>>>,
+    by_hash: HashMap<u64, Vec<Entry<H>>, RandomState>,
     len: usize,
 }
 
@@ -206,8 +207,8 @@ const HANDLES_PER_THREAD: usize = 4096;
 impl<H: Resolve> Handles<H> {
     fn new() -> Self {
         Handles {
-            hasher: RandomState::new(),
-            by_hash: HashMap::new(),
+            hasher: RandomState::default(),
+            by_hash: HashMap::default(),
             len: 0,
         }
     }
