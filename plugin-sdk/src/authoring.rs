@@ -85,6 +85,18 @@ pub trait StreamDecoder: Send + 'static {
     fn finish(&mut self, out: &mut StreamOutput);
 }
 
+/// A boxed decoder decodes as the decoder it holds (keeps an enum of a large and a small
+/// decoder small).
+impl<D: StreamDecoder + ?Sized> StreamDecoder for Box<D> {
+    fn feed(&mut self, bytes: &[u8], out: &mut StreamOutput) {
+        (**self).feed(bytes, out)
+    }
+
+    fn finish(&mut self, out: &mut StreamOutput) {
+        (**self).finish(out)
+    }
+}
+
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()

@@ -7,7 +7,35 @@ mod events;
 pub use events::{fields, Inspect, RawEventDecoder, RawEvents, Verdict};
 
 use crate::openai::RawObject;
-use crate::{ProviderError, RequestContext, ResponseHead, UpstreamRequest};
+use crate::{
+    ProviderError, RequestContext, ResponseHead, StreamDecoder, StreamOutput, UpstreamRequest,
+};
+
+/// A plugin's stream decoder when it serves both translated and native streams: `C` makes
+/// OpenAI chunks of the provider's stream (`chat`, `completions`), `N` passes the provider's
+/// own events through (native endpoints, pass-through routes). The plugin picks one per
+/// request from the context's endpoint.
+#[derive(Debug)]
+pub enum EitherDecoder<C, N> {
+    Chat(C),
+    Native(N),
+}
+
+impl<C: StreamDecoder, N: StreamDecoder> StreamDecoder for EitherDecoder<C, N> {
+    fn feed(&mut self, bytes: &[u8], out: &mut StreamOutput) {
+        match self {
+            EitherDecoder::Chat(d) => d.feed(bytes, out),
+            EitherDecoder::Native(d) => d.feed(bytes, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut StreamOutput) {
+        match self {
+            EitherDecoder::Chat(d) => d.finish(out),
+            EitherDecoder::Native(d) => d.finish(out),
+        }
+    }
+}
 
 /// Top-level request members that steer the gateway and never reach an upstream: routing
 /// (`fallbacks`, `num_retries`), parameter handling (`drop_params`) and client-side credentials

@@ -19,13 +19,14 @@ mod stream;
 use switchyard_plugin_sdk::endpoint::{CHAT, MESSAGES, PASSTHROUGH};
 use switchyard_plugin_sdk::{
     DeploymentConfig, ErrorKind, ModelInfo, ParsedResponse, Plugin, PluginMetadata, Provider,
-    ProviderError, RequestContext, RequestIn, ResponseHead, StreamDecoder, StreamOutput,
-    UpstreamRequest, ENDPOINT_HEADER,
+    ProviderError, RequestContext, RequestIn, ResponseHead, UpstreamRequest, ENDPOINT_HEADER,
 };
 
-use native::MessagesInspector;
+pub use native::MessagesInspector;
 pub use stream::MessagesStreamDecoder;
-use switchyard_plugin_sdk::native::{passthrough_request, passthrough_target, RawEventDecoder};
+use switchyard_plugin_sdk::native::{
+    passthrough_request, passthrough_target, EitherDecoder, RawEventDecoder,
+};
 
 const ENDPOINTS: &[&str] = &[CHAT, MESSAGES, PASSTHROUGH];
 
@@ -195,30 +196,8 @@ impl std::fmt::Debug for Anthropic {
 
 /// The plugin's stream decoder: Messages events translated to OpenAI chunks for `chat`, or
 /// passed through whole for `messages` and the pass-through route.
-#[derive(Debug)]
-pub struct AnthropicStreamDecoder(DecoderKind);
-
-#[derive(Debug)]
-enum DecoderKind {
-    Chat(MessagesStreamDecoder),
-    Native(RawEventDecoder<MessagesInspector>),
-}
-
-impl StreamDecoder for AnthropicStreamDecoder {
-    fn feed(&mut self, bytes: &[u8], out: &mut StreamOutput) {
-        match &mut self.0 {
-            DecoderKind::Chat(d) => d.feed(bytes, out),
-            DecoderKind::Native(d) => d.feed(bytes, out),
-        }
-    }
-
-    fn finish(&mut self, out: &mut StreamOutput) {
-        match &mut self.0 {
-            DecoderKind::Chat(d) => d.finish(out),
-            DecoderKind::Native(d) => d.finish(out),
-        }
-    }
-}
+pub type AnthropicStreamDecoder =
+    EitherDecoder<MessagesStreamDecoder, RawEventDecoder<MessagesInspector>>;
 
 impl Provider for Anthropic {
     type Decoder = AnthropicStreamDecoder;
@@ -285,14 +264,13 @@ impl Provider for Anthropic {
         &self,
         context: &RequestContext,
     ) -> Result<AnthropicStreamDecoder, ProviderError> {
-        let kind = match context.endpoint.as_str() {
-            PASSTHROUGH | MESSAGES => DecoderKind::Native(RawEventDecoder::new(
+        Ok(match context.endpoint.as_str() {
+            PASSTHROUGH | MESSAGES => EitherDecoder::Native(RawEventDecoder::new(
                 "anthropic",
                 MessagesInspector::new(context.endpoint == PASSTHROUGH),
             )),
-            _ => DecoderKind::Chat(MessagesStreamDecoder::new(context)),
-        };
-        Ok(AnthropicStreamDecoder(kind))
+            _ => EitherDecoder::Chat(MessagesStreamDecoder::new(context)),
+        })
     }
 }
 

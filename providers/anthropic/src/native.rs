@@ -120,7 +120,7 @@ pub(crate) fn parse_passthrough(head: &ResponseHead, body: &[u8]) -> ParsedRespo
 
 /// Reads the Messages SSE events of a native stream (see [`crate::events`]).
 #[derive(Debug)]
-pub(crate) struct MessagesInspector {
+pub struct MessagesInspector {
     /// On the pass-through route the client gets every event, an `error` event too; on
     /// `messages` the host reports the error in the client's protocol itself.
     passthrough: bool,

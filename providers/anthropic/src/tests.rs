@@ -1,5 +1,5 @@
 use serde_json::{json, Value};
-use switchyard_plugin_sdk::{Passthrough, StreamDecoder};
+use switchyard_plugin_sdk::{Passthrough, StreamDecoder, StreamOutput};
 
 use super::*;
 

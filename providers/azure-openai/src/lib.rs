@@ -37,7 +37,7 @@ use switchyard_plugin_sdk::{
     Provider, ProviderError, RequestContext, RequestIn, ResponseHead, UpstreamRequest,
 };
 
-pub use native::EndpointDecoder;
+pub use native::{EndpointDecoder, EventDecoder};
 pub use stream::AzureStreamDecoder;
 
 /// The plugin's stream decoder: Azure's chat decoder, or native events (Responses,
@@ -646,7 +646,7 @@ impl Provider for AzureOpenAi {
         &self,
         context: &RequestContext,
     ) -> Result<AzureOpenAiStreamDecoder, ProviderError> {
-        Ok(EndpointDecoder::new(
+        Ok(native::endpoint_decoder(
             PROVIDER,
             classify_error,
             context,

@@ -65,13 +65,14 @@ mod stream;
 use switchyard_plugin_sdk::endpoint::{self, EMBEDDINGS, PASSTHROUGH, RERANK};
 use switchyard_plugin_sdk::{
     DeploymentConfig, ErrorKind, ModelInfo, ParsedResponse, Plugin, PluginMetadata, Provider,
-    ProviderError, RequestContext, RequestIn, ResponseHead, StreamDecoder, StreamOutput,
-    UpstreamRequest, ENDPOINT_HEADER,
+    ProviderError, RequestContext, RequestIn, ResponseHead, UpstreamRequest, ENDPOINT_HEADER,
 };
 
-use native::PassthroughInspector;
+pub use native::PassthroughInspector;
 pub use stream::ChatStreamDecoder;
-use switchyard_plugin_sdk::native::{passthrough_request, passthrough_target, RawEventDecoder};
+use switchyard_plugin_sdk::native::{
+    passthrough_request, passthrough_target, EitherDecoder, RawEventDecoder,
+};
 
 /// Cohere's public endpoint (the plugin appends `/v2/chat` or `/v2/embed`).
 pub const DEFAULT_API_BASE: &str = "https://api.cohere.com";
@@ -299,33 +300,10 @@ impl std::fmt::Debug for Cohere {
     }
 }
 
-/// The plugin's stream decoder: Cohere chat events translated to OpenAI chunks, or a
-/// pass-through stream forwarded whole.
-#[derive(Debug)]
-pub struct CohereStreamDecoder(DecoderKind);
-
-#[derive(Debug)]
-enum DecoderKind {
-    // Boxed: the chat decoder's state is much larger than the pass-through one's.
-    Chat(Box<ChatStreamDecoder>),
-    Passthrough(RawEventDecoder<PassthroughInspector>),
-}
-
-impl StreamDecoder for CohereStreamDecoder {
-    fn feed(&mut self, bytes: &[u8], out: &mut StreamOutput) {
-        match &mut self.0 {
-            DecoderKind::Chat(d) => d.feed(bytes, out),
-            DecoderKind::Passthrough(d) => d.feed(bytes, out),
-        }
-    }
-
-    fn finish(&mut self, out: &mut StreamOutput) {
-        match &mut self.0 {
-            DecoderKind::Chat(d) => d.finish(out),
-            DecoderKind::Passthrough(d) => d.finish(out),
-        }
-    }
-}
+/// The plugin's stream decoder: Cohere chat events translated to OpenAI chunks (boxed: its
+/// state is much larger than the pass-through one's), or a pass-through stream forwarded whole.
+pub type CohereStreamDecoder =
+    EitherDecoder<Box<ChatStreamDecoder>, RawEventDecoder<PassthroughInspector>>;
 
 impl Provider for Cohere {
     type Decoder = CohereStreamDecoder;
@@ -397,11 +375,11 @@ impl Provider for Cohere {
         &self,
         context: &RequestContext,
     ) -> Result<CohereStreamDecoder, ProviderError> {
-        Ok(CohereStreamDecoder(if context.passthrough.is_some() {
-            DecoderKind::Passthrough(RawEventDecoder::new(PROVIDER, PassthroughInspector))
+        Ok(if context.passthrough.is_some() {
+            EitherDecoder::Native(RawEventDecoder::new(PROVIDER, PassthroughInspector))
         } else {
-            DecoderKind::Chat(Box::new(ChatStreamDecoder::new(&self.model, context)))
-        }))
+            EitherDecoder::Chat(Box::new(ChatStreamDecoder::new(&self.model, context)))
+        })
     }
 }
 

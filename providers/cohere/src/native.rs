@@ -207,7 +207,7 @@ pub(crate) fn parse_passthrough(head: &ResponseHead, body: &[u8]) -> ParsedRespo
 /// Reads a pass-through stream: v2 chat events (`message-end` carries usage and the finish
 /// reason, and is the last) and v1 ones (`stream-end`, its `response.meta`).
 #[derive(Debug, Default)]
-pub(crate) struct PassthroughInspector;
+pub struct PassthroughInspector;
 
 impl Inspect for PassthroughInspector {
     fn inspect(&mut self, name: &str, data: &[u8], out: &mut StreamOutput) -> Verdict {

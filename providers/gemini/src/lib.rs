@@ -15,11 +15,10 @@ mod passthrough_stream;
 
 use switchyard_google_genai::{embeddings, method_suffix, GenerateStreamDecoder};
 use switchyard_plugin_sdk::endpoint::{CHAT, EMBEDDINGS, PASSTHROUGH};
-use switchyard_plugin_sdk::native::{passthrough_request, passthrough_target};
+use switchyard_plugin_sdk::native::{passthrough_request, passthrough_target, EitherDecoder};
 use switchyard_plugin_sdk::{
     DeploymentConfig, ErrorKind, ParsedResponse, Plugin, PluginMetadata, Provider, ProviderError,
-    RequestContext, RequestIn, ResponseHead, StreamDecoder, StreamOutput, UpstreamRequest,
-    ENDPOINT_HEADER,
+    RequestContext, RequestIn, ResponseHead, UpstreamRequest, ENDPOINT_HEADER,
 };
 
 pub use passthrough_stream::PassthroughDecoder;
@@ -165,33 +164,9 @@ impl Gemini {
     }
 }
 
-/// The plugin's stream decoder: Gemini chunks translated to OpenAI's, or a pass-through
-/// stream forwarded unchanged.
-#[derive(Debug)]
-pub struct GeminiStreamDecoder(DecoderKind);
-
-#[derive(Debug)]
-enum DecoderKind {
-    // Boxed: the chat decoder's state is much larger than the pass-through one's.
-    Chat(Box<GenerateStreamDecoder>),
-    Passthrough(PassthroughDecoder),
-}
-
-impl StreamDecoder for GeminiStreamDecoder {
-    fn feed(&mut self, bytes: &[u8], out: &mut StreamOutput) {
-        match &mut self.0 {
-            DecoderKind::Chat(d) => d.feed(bytes, out),
-            DecoderKind::Passthrough(d) => d.feed(bytes, out),
-        }
-    }
-
-    fn finish(&mut self, out: &mut StreamOutput) {
-        match &mut self.0 {
-            DecoderKind::Chat(d) => d.finish(out),
-            DecoderKind::Passthrough(d) => d.finish(out),
-        }
-    }
-}
+/// The plugin's stream decoder: Gemini chunks translated to OpenAI's (boxed: its state is much
+/// larger than the pass-through one's), or a pass-through stream forwarded unchanged.
+pub type GeminiStreamDecoder = EitherDecoder<Box<GenerateStreamDecoder>, PassthroughDecoder>;
 
 impl Provider for Gemini {
     type Decoder = GeminiStreamDecoder;
@@ -267,11 +242,11 @@ impl Provider for Gemini {
         &self,
         context: &RequestContext,
     ) -> Result<GeminiStreamDecoder, ProviderError> {
-        Ok(GeminiStreamDecoder(if context.passthrough.is_some() {
-            DecoderKind::Passthrough(PassthroughDecoder::new())
+        Ok(if context.passthrough.is_some() {
+            EitherDecoder::Native(PassthroughDecoder::new())
         } else {
-            DecoderKind::Chat(Box::new(GenerateStreamDecoder::new(PROVIDER, context)))
-        }))
+            EitherDecoder::Chat(Box::new(GenerateStreamDecoder::new(PROVIDER, context)))
+        })
     }
 }
 
@@ -281,6 +256,7 @@ switchyard_plugin_sdk::export_provider!(GeminiPlugin);
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use switchyard_plugin_sdk::{StreamDecoder, StreamOutput};
 
     fn deployment(api_key: Option<&str>, env: &[(&str, &str)]) -> DeploymentConfig {
         DeploymentConfig {

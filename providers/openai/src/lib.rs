@@ -27,7 +27,7 @@ use switchyard_plugin_sdk::{
     ProviderError, RequestContext, RequestIn, ResponseHead, UpstreamRequest,
 };
 
-pub use native::EndpointDecoder;
+pub use native::{EndpointDecoder, EventDecoder};
 
 /// The plugin's stream decoder: OpenAI's chat decoder, or native events (Responses,
 /// pass-through).
@@ -386,9 +386,12 @@ impl Provider for OpenAi {
         &self,
         context: &RequestContext,
     ) -> Result<OpenAiStreamDecoder, ProviderError> {
-        Ok(EndpointDecoder::new(PROVIDER, classify, context, || {
-            ChatStreamDecoder::new(PROVIDER, context)
-        }))
+        Ok(native::endpoint_decoder(
+            PROVIDER,
+            classify,
+            context,
+            || ChatStreamDecoder::new(PROVIDER, context),
+        ))
     }
 }
 

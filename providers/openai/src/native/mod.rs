@@ -12,7 +12,8 @@ pub(crate) mod answers;
 pub(crate) mod multipart;
 pub(crate) mod stream;
 
-pub use stream::EndpointDecoder;
+pub(crate) use stream::endpoint_decoder;
+pub use stream::{EndpointDecoder, EventDecoder};
 
 use switchyard_plugin_sdk::{ProviderError, RequestContext, UpstreamRequest};
 

@@ -6,6 +6,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use switchyard_plugin_sdk::native::EitherDecoder;
 use switchyard_plugin_sdk::sse::{SseEvent, SseReader, DEFAULT_MAX_EVENT_BYTES};
 use switchyard_plugin_sdk::{endpoint, RequestContext, StreamDecoder, StreamOutput};
 
@@ -24,7 +25,7 @@ pub(crate) enum Mode {
 
 /// Decoder of a stream of native events (see the module documentation).
 #[derive(Debug)]
-pub(crate) struct EventDecoder {
+pub struct EventDecoder {
     provider: &'static str,
     classify: Classifier,
     mode: Mode,
@@ -189,49 +190,21 @@ impl StreamDecoder for EventDecoder {
 
 /// The plugin's stream decoder: the chat decoder `C` for chat and completions streams, an
 /// [`EventDecoder`] for Responses and pass-through streams, chosen by the request's endpoint.
-#[derive(Debug)]
-pub struct EndpointDecoder<C>(Kind<C>);
+pub type EndpointDecoder<C> = EitherDecoder<C, EventDecoder>;
 
-#[derive(Debug)]
-enum Kind<C> {
-    Chat(C),
-    Events(EventDecoder),
-}
-
-impl<C: StreamDecoder> EndpointDecoder<C> {
-    /// The decoder for a stream of `context`; `chat` makes the chat decoder when it is one.
-    pub(crate) fn new(
-        provider: &'static str,
-        classify: Classifier,
-        context: &RequestContext,
-        chat: impl FnOnce() -> C,
-    ) -> Self {
-        EndpointDecoder(match context.endpoint.as_str() {
-            endpoint::PASSTHROUGH => {
-                Kind::Events(EventDecoder::new(provider, classify, Mode::Passthrough))
-            }
-            endpoint::RESPONSES => {
-                Kind::Events(EventDecoder::new(provider, classify, Mode::Responses))
-            }
-            _ => Kind::Chat(chat()),
-        })
-    }
-}
-
-impl<C: StreamDecoder> StreamDecoder for EndpointDecoder<C> {
-    fn feed(&mut self, bytes: &[u8], out: &mut StreamOutput) {
-        match &mut self.0 {
-            Kind::Chat(chat) => chat.feed(bytes, out),
-            Kind::Events(events) => events.feed(bytes, out),
-        }
-    }
-
-    fn finish(&mut self, out: &mut StreamOutput) {
-        match &mut self.0 {
-            Kind::Chat(chat) => chat.finish(out),
-            Kind::Events(events) => events.finish(out),
-        }
-    }
+/// The decoder for a stream of `context`; `chat` makes the chat decoder when it is one.
+pub(crate) fn endpoint_decoder<C>(
+    provider: &'static str,
+    classify: Classifier,
+    context: &RequestContext,
+    chat: impl FnOnce() -> C,
+) -> EndpointDecoder<C> {
+    let mode = match context.endpoint.as_str() {
+        endpoint::PASSTHROUGH => Mode::Passthrough,
+        endpoint::RESPONSES => Mode::Responses,
+        _ => return EitherDecoder::Chat(chat()),
+    };
+    EitherDecoder::Native(EventDecoder::new(provider, classify, mode))
 }
 
 #[cfg(test)]
@@ -258,7 +231,7 @@ mod tests {
 
     fn decode(body: &[u8], cuts: &[usize], endpoint: &str) -> StreamOutput {
         let ctx = context(endpoint);
-        let mut d = EndpointDecoder::new("test", classify, &ctx, || {
+        let mut d = endpoint_decoder("test", classify, &ctx, || {
             ChatStreamDecoder::new("test", &ctx)
         });
         switchyard_plugin_sdk::testing::decode_split(&mut d, body, cuts)
