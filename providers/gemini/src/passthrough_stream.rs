@@ -4,31 +4,13 @@
 //! bytes arrive; each element is read once it is complete).
 
 use serde_json::Value;
-use switchyard_google_genai::response::usage_from;
+use switchyard_google_genai::response::{finish_reason, usage_from};
 use switchyard_plugin_sdk::sse::DEFAULT_MAX_EVENT_BYTES;
 use switchyard_plugin_sdk::{
     ParsedResponse, ResponseHead, ResponseInfo, StreamDecoder, StreamOutput,
 };
 
 use switchyard_plugin_sdk::native::{is_json, Inspect, RawEventDecoder, Verdict};
-
-/// A `finishReason` in OpenAI's terms (names only: pass-through clients ask for JSON names).
-fn finish_reason(reason: &str) -> Option<&'static str> {
-    Some(match reason {
-        "" | "FINISH_REASON_UNSPECIFIED" => return None,
-        "MAX_TOKENS" => "length",
-        "SAFETY"
-        | "RECITATION"
-        | "BLOCKLIST"
-        | "PROHIBITED_CONTENT"
-        | "SPII"
-        | "MODEL_ARMOR"
-        | "IMAGE_SAFETY"
-        | "IMAGE_PROHIBITED_CONTENT"
-        | "IMAGE_RECITATION" => "content_filter",
-        _ => "stop",
-    })
-}
 
 /// The side data of one `generateContent` answer or stream chunk.
 fn info_of(v: &Value) -> ResponseInfo {
@@ -39,7 +21,6 @@ fn info_of(v: &Value) -> ResponseInfo {
             .map(usage_from),
         finish_reason: v
             .pointer("/candidates/0/finishReason")
-            .and_then(Value::as_str)
             .and_then(finish_reason)
             .map(str::to_owned),
         model: v

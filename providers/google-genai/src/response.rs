@@ -9,7 +9,7 @@ use crate::THOUGHT_SEPARATOR;
 
 /// A Gemini `finishReason` (name, or the number with `enum-encoding=int`) → OpenAI's, before
 /// tool calls are taken into account.
-pub(crate) fn finish_reason(reason: &Value) -> Option<&'static str> {
+pub fn finish_reason(reason: &Value) -> Option<&'static str> {
     let name = match reason {
         Value::String(s) => s.as_str(),
         Value::Number(n) => match n.as_u64()? {
