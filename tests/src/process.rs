@@ -26,8 +26,43 @@ pub struct RunningGateway {
 impl RunningGateway {
     /// Writes `config_yaml` to a temp file and serves it with the plugins in `plugin_dir`, on an
     /// ephemeral loopback port.
+    /// Returns once the tenancy database has opened (or failed), so a test's first request is
+    /// not answered 503 `db_starting` — the gateway listens before its database is ready.
     pub fn start(config_yaml: &str, plugin_dir: &Path) -> RunningGateway {
-        Self::start_with(Some(config_yaml), plugin_dir, &[], &[])
+        let gw = Self::start_with(Some(config_yaml), plugin_dir, &[], &[]);
+        gw.wait_settled();
+        gw
+    }
+
+    /// Waits until `/health/readiness` no longer reports the database as `starting`.
+    pub fn wait_settled(&self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            match self.get_raw("/health/readiness") {
+                Some(body) if !body.contains("\"db\":\"starting\"") => return,
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        panic!(
+            "switchyard's database did not settle; stderr:\n{}",
+            self.stderr()
+        );
+    }
+
+    /// A GET of `path` over a fresh connection: the whole response, or `None`.
+    fn get_raw(&self, path: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let addr = self.base_url.strip_prefix("http://")?;
+        let mut stream = std::net::TcpStream::connect(addr).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        Some(response)
     }
 
     /// Full control: `config_yaml: None` serves the embedded quickstart; `env` adds variables.
