@@ -140,6 +140,15 @@ pub struct Store {
     backend: Backend,
 }
 
+/// How [`Store::record_spend`] writes a batch.
+#[derive(Debug, Clone, Copy)]
+enum SpendWrite {
+    /// Plain INSERTs, given up when a row turns out to exist already.
+    AllNew,
+    /// INSERTs that return the ids they stored.
+    Returning,
+}
+
 /// A database URL with any password replaced, for messages.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -451,6 +460,25 @@ impl Store {
     /// how many logs were new. One transaction; rows go in multi-row statements and the charges
     /// are summed per key, user and team, so a batch costs a handful of statements.
     pub async fn record_spend(&self, logs: &[SpendLog]) -> Result<usize, StoreError> {
+        // Request ids are unique per request, so a batch is nearly always all new: write it
+        // without `RETURNING` (no result rows to build and decode), and only when a statement
+        // inserted fewer rows than it carried roll back and write again, learning which were new.
+        match self.write_spend(logs, SpendWrite::AllNew).await? {
+            Some(new) => Ok(new),
+            None => Ok(self
+                .write_spend(logs, SpendWrite::Returning)
+                .await?
+                .unwrap_or_default()),
+        }
+    }
+
+    /// One attempt of [`Store::record_spend`]. `AllNew` answers `None` (having written nothing)
+    /// when some log was already stored or repeated in the batch; `Returning` always answers.
+    async fn write_spend(
+        &self,
+        logs: &[SpendLog],
+        mode: SpendWrite,
+    ) -> Result<Option<usize>, StoreError> {
         /// Rows per INSERT: one statement text for every full chunk, so the backend's prepared
         /// statement cache serves it after the first batch.
         const ROWS: usize = 64;
@@ -461,44 +489,69 @@ impl Store {
                 // QueryBuilder writes each backend's own placeholder: anonymous `?` on SQLite,
                 // whose named `$N` parameters are resolved by a linear scan per bound value
                 // (quadratic in a multi-row statement; 4 % of the gateway's instructions per
-                // request in a callgrind profile), `$N` on PostgreSQL.
+                // request in a callgrind profile), `$N` on PostgreSQL. Text is bound borrowed.
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO spend_logs (request_id, token_hash, user_id, team_id, \
                      model_group, model, deployment, provider, spend_nanos, prompt_tokens, \
                      completion_tokens, status, start_time, end_time) ",
                 );
                 q.push_values(chunk, |mut row, log| {
-                    row.push_bind(&log.request_id)
-                        .push_bind(&log.token_hash)
-                        .push_bind(&log.user_id)
-                        .push_bind(&log.team_id)
-                        .push_bind(&log.model_group)
-                        .push_bind(&log.model)
-                        .push_bind(&log.deployment)
-                        .push_bind(&log.provider)
+                    row.push_bind(log.request_id.as_str())
+                        .push_bind(log.token_hash.as_deref())
+                        .push_bind(log.user_id.as_deref())
+                        .push_bind(log.team_id.as_deref())
+                        .push_bind(log.model_group.as_str())
+                        .push_bind(log.model.as_str())
+                        .push_bind(log.deployment.as_str())
+                        .push_bind(log.provider.as_str())
                         .push_bind(log.spend_nanos)
                         .push_bind(log.prompt_tokens)
                         .push_bind(log.completion_tokens)
-                        .push_bind(&log.status)
+                        .push_bind(log.status.as_str())
                         .push_bind(log.start_time)
                         .push_bind(log.end_time);
                 });
-                q.push(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
-                inserted.extend(
-                    q.build_query_scalar::<String>()
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(db_error)?,
-                );
+                q.push(" ON CONFLICT (request_id) DO NOTHING");
+                match mode {
+                    SpendWrite::AllNew => {
+                        let done = q
+                            .build()
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?
+                            .rows_affected();
+                        if done != chunk.len() as u64 {
+                            tx.rollback().await.map_err(db_error)?;
+                            return Ok(None);
+                        }
+                    }
+                    SpendWrite::Returning => {
+                        q.push(" RETURNING request_id");
+                        inserted.extend(
+                            q.build_query_scalar::<String>()
+                                .fetch_all(&mut *tx)
+                                .await
+                                .map_err(db_error)?,
+                        );
+                    }
+                }
             }
+            let new: Vec<&SpendLog> = match mode {
+                SpendWrite::AllNew => logs.iter().collect(),
+                SpendWrite::Returning => {
+                    let mut new: std::collections::HashSet<&str> =
+                        inserted.iter().map(String::as_str).collect();
+                    // `remove`: a request id repeated within the batch is charged once.
+                    logs.iter()
+                        .filter(|l| new.remove(l.request_id.as_str()))
+                        .collect()
+                }
+            };
             // Charges of the new logs, summed per (table, id, window): a late log of an earlier
             // window does not count in a later one (`window_start <= start_time`).
-            let mut new: std::collections::HashSet<&str> =
-                inserted.iter().map(String::as_str).collect();
             let mut charges: std::collections::BTreeMap<(&str, &str, i64), i64> =
                 std::collections::BTreeMap::new();
-            // `remove`: a request id repeated within the batch is charged once.
-            for log in logs.iter().filter(|l| new.remove(l.request_id.as_str())) {
+            for log in &new {
                 for (table, id) in [
                     ("keys", &log.token_hash),
                     ("users", &log.user_id),
@@ -530,8 +583,8 @@ impl Store {
                     .map_err(db_error)?;
             }
             tx.commit().await.map_err(db_error)?;
-        });
-        Ok(inserted.len())
+            Ok(Some(new.len()))
+        })
     }
 
     /// Spend logs matching `filter`, newest first.

@@ -180,3 +180,61 @@ async fn responses_are_kept_per_owner() {
         assert_eq!(store.response("resp_1", "h1").await.unwrap(), None);
     }
 }
+
+/// Master-key requests have no key, user or team: their spend logs stay out of those indexes,
+/// and a lookup by key still uses its (partial) index.
+#[tokio::test]
+async fn spend_logs_without_a_key_stay_out_of_the_key_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("t.db").to_str().unwrap())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let mut anonymous = log("m1", "k", 1, 10);
+    anonymous.token_hash = None;
+    anonymous.user_id = None;
+    store
+        .record_spend(&[anonymous, log("k1", "k", 1, 10)])
+        .await
+        .unwrap();
+    let Backend::Sqlite(pool) = &store.backend else {
+        unreachable!("opened a SQLite file")
+    };
+    for (index, entries) in [
+        ("spend_logs_key", 1),
+        ("spend_logs_user", 1),
+        ("spend_logs_team", 0),
+    ] {
+        let (n,): (i64,) = sqlx::query_as(&format!(
+            "SELECT count(*) FROM spend_logs INDEXED BY {index} WHERE {} IS NOT NULL",
+            match index {
+                "spend_logs_key" => "token_hash",
+                "spend_logs_user" => "user_id",
+                _ => "team_id",
+            }
+        ))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(n, entries, "{index}");
+    }
+    let plan: Vec<(i64, i64, i64, String)> =
+        sqlx::query_as("EXPLAIN QUERY PLAN SELECT * FROM spend_logs WHERE token_hash = ?")
+            .bind("k")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert!(
+        plan.iter()
+            .any(|(.., detail)| detail.contains("spend_logs_key")),
+        "{plan:?}"
+    );
+    let logs = store
+        .spend_logs(&SpendFilter {
+            token_hash: Some("k".into()),
+            ..SpendFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 1);
+}
