@@ -142,34 +142,206 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
 /// Reads an OpenAI `usage` object (also the dialects: DeepSeek's `prompt_cache_hit_tokens`,
 /// Mistral's `num_cached_tokens`, cache-write details).
 pub fn usage_from_json(usage: &Value) -> Option<Usage> {
-    let obj = usage.as_object()?;
-    let n = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
-    let prompt = n(obj.get("prompt_tokens"));
-    let completion = n(obj.get("completion_tokens"));
-    let total = obj
-        .get("total_tokens")
-        .and_then(Value::as_u64)
-        .unwrap_or(prompt + completion);
-    let prompt_details = obj.get("prompt_tokens_details");
-    let cached = prompt_details
-        .and_then(|d| d.get("cached_tokens"))
-        .and_then(Value::as_u64)
-        .or_else(|| obj.get("prompt_cache_hit_tokens").and_then(Value::as_u64))
-        .or_else(|| obj.get("num_cached_tokens").and_then(Value::as_u64))
-        .unwrap_or(0);
-    let cache_write = n(prompt_details.and_then(|d| d.get("cache_write_tokens")));
-    let reasoning = n(obj
-        .get("completion_tokens_details")
-        .and_then(|d| d.get("reasoning_tokens")));
-    Some(Usage {
-        prompt_tokens: prompt,
-        completion_tokens: completion,
-        total_tokens: total,
-        cached_tokens: cached,
-        cache_write_tokens: cache_write,
-        reasoning_tokens: reasoning,
-        ..Usage::default()
-    })
+    IfObject::<UsageView>::deserialize(usage)
+        .ok()
+        .and_then(|v| v.0)
+        .map(|v| v.usage())
+}
+
+/// A `usage` object as the gateway reads it: counts only, each lenient (see [`Count`]).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct UsageView {
+    prompt_tokens: Count,
+    completion_tokens: Count,
+    total_tokens: Count,
+    prompt_tokens_details: IfObject<PromptDetailsView>,
+    prompt_cache_hit_tokens: Count,
+    num_cached_tokens: Count,
+    completion_tokens_details: IfObject<CompletionDetailsView>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct PromptDetailsView {
+    cached_tokens: Count,
+    cache_write_tokens: Count,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct CompletionDetailsView {
+    reasoning_tokens: Count,
+}
+
+impl UsageView {
+    fn usage(&self) -> Usage {
+        let prompt = self.prompt_tokens.0.unwrap_or(0);
+        let completion = self.completion_tokens.0.unwrap_or(0);
+        let details = self.prompt_tokens_details.0.as_ref();
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: self.total_tokens.0.unwrap_or(prompt + completion),
+            cached_tokens: details
+                .and_then(|d| d.cached_tokens.0)
+                .or(self.prompt_cache_hit_tokens.0)
+                .or(self.num_cached_tokens.0)
+                .unwrap_or(0),
+            cache_write_tokens: details.and_then(|d| d.cache_write_tokens.0).unwrap_or(0),
+            reasoning_tokens: self
+                .completion_tokens_details
+                .0
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens.0)
+                .unwrap_or(0),
+            ..Usage::default()
+        }
+    }
+}
+
+/// A JSON value read as a count when it is a non-negative integer; any other value (a float,
+/// a string, null, an object) reads as absent instead of failing the parse, as
+/// `Value::as_u64` would read it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Count(Option<u64>);
+
+/// A JSON value read as `T` when it is an object; any other value reads as absent.
+#[derive(Debug)]
+struct IfObject<T>(Option<T>);
+
+impl<T> Default for IfObject<T> {
+    fn default() -> Self {
+        IfObject(None)
+    }
+}
+
+/// A JSON string, borrowed from the body when it has no escapes; any other value reads as
+/// absent.
+#[derive(Debug, Default)]
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl Text<'_> {
+    /// The string when it is not empty.
+    fn non_empty(&self) -> Option<&str> {
+        self.0.as_deref().filter(|s| !s.is_empty())
+    }
+}
+
+/// Visits any JSON value, answering `absent` for every kind `V` does not read; arrays and
+/// objects are skipped member by member.
+macro_rules! lenient_visitor {
+    ($absent:expr) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok($absent)
+        }
+    };
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Count;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Count, E> {
+                Ok(Count(Some(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Count, E> {
+                Ok(Count(u64::try_from(v).ok()))
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Count, E> {
+                Ok(Count(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Count, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Count(None))
+            }
+            lenient_visitor!(Count(None));
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for IfObject<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = IfObject<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(IfObject(None))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(IfObject(None))
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(IfObject(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|v| IfObject(Some(v)))
+            }
+            lenient_visitor!(IfObject(None));
+        }
+        deserializer.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Text<'a>, E> {
+                Ok(Text(None))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Text<'a>, E> {
+                Ok(Text(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text<'a>, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Text(None))
+            }
+            lenient_visitor!(Text(None));
+        }
+        deserializer.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 /// The OpenAI `usage` object for `usage`, with details.
@@ -255,59 +427,55 @@ pub fn classify_error(provider: &str, head: &ResponseHead, body: &[u8]) -> Provi
 
 /// The members of a `chat.completion` or `chat.completion.chunk` object that carry side data.
 /// Everything else (messages, deltas, logprobs) is skipped by the parser without being built,
-/// which keeps a parse cheap however long the content is.
+/// which keeps a parse cheap however long the content is; what is read is read into typed,
+/// borrowing views (no `Value` trees), leniently: a member of an unexpected type reads as absent.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
-struct ChatView {
-    model: Option<Value>,
-    usage: Option<Value>,
-    choices: Option<Vec<ChoiceView>>,
+struct ChatView<'a> {
+    #[serde(borrow)]
+    model: Text<'a>,
+    usage: IfObject<UsageView>,
+    #[serde(borrow)]
+    choices: Option<Vec<ChoiceView<'a>>>,
     error: Option<Value>,
     /// Groq reports stream usage only in `x_groq.usage`.
-    x_groq: Option<XGroqView>,
+    x_groq: IfObject<XGroqView>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
-struct ChoiceView {
-    index: Option<Value>,
-    finish_reason: Option<Value>,
+struct ChoiceView<'a> {
+    index: Option<Count>,
+    #[serde(borrow)]
+    finish_reason: Text<'a>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
 struct XGroqView {
-    usage: Option<Value>,
+    usage: IfObject<UsageView>,
 }
 
-impl ChatView {
+impl ChatView<'_> {
     fn info(&self) -> ResponseInfo {
-        let usage = self.usage.as_ref().and_then(usage_from_json).or_else(|| {
-            self.x_groq
-                .as_ref()
-                .and_then(|x| x.usage.as_ref())
-                .and_then(usage_from_json)
-        });
+        let usage = self
+            .usage
+            .0
+            .as_ref()
+            .or_else(|| self.x_groq.0.as_ref().and_then(|x| x.usage.0.as_ref()))
+            .map(UsageView::usage);
         // With `n > 1` the choices finish separately; the response's finish reason is choice 0's.
         let finish_reason = self
             .choices
             .iter()
             .flatten()
-            .find(|c| c.index.as_ref().is_none_or(|i| i.as_u64() == Some(0)))
-            .and_then(|c| c.finish_reason.as_ref())
-            .and_then(Value::as_str)
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned);
-        let model = self
-            .model
-            .as_ref()
-            .and_then(Value::as_str)
-            .filter(|m| !m.is_empty())
+            .find(|c| c.index.is_none_or(|i| i.0 == Some(0)))
+            .and_then(|c| c.finish_reason.non_empty())
             .map(str::to_owned);
         ResponseInfo {
             usage,
             finish_reason,
-            model,
+            model: self.model.non_empty().map(str::to_owned),
             content_type: None,
         }
     }
@@ -342,7 +510,7 @@ fn classify_embedded_error(provider: &str, status: u16, body: &[u8]) -> Provider
 /// An error object in place of `choices` (some OpenAI-compatible servers answer 200 with one)
 /// is classified like an error response.
 pub fn parse_chat_response(provider: &str, body: &[u8]) -> Result<ParsedResponse, ProviderError> {
-    let view: ChatView = serde_json::from_slice(body).map_err(|e| {
+    let view: ChatView<'_> = serde_json::from_slice(body).map_err(|e| {
         ProviderError::bad_response(format!(
             "{provider}: response is not a valid chat.completion JSON object: {e}"
         ))
@@ -489,17 +657,17 @@ pub fn parse_embeddings_response(
     body: &[u8],
 ) -> Result<ParsedResponse, ProviderError> {
     #[derive(serde::Deserialize)]
-    struct View {
+    struct View<'a> {
         #[serde(default)]
         data: Option<serde::de::IgnoredAny>,
         #[serde(default)]
-        usage: Option<Value>,
-        #[serde(default)]
-        model: Option<Value>,
+        usage: IfObject<UsageView>,
+        #[serde(default, borrow)]
+        model: Text<'a>,
         #[serde(default)]
         error: Option<Value>,
     }
-    let view: View = serde_json::from_slice(body).map_err(|e| {
+    let view: View<'_> = serde_json::from_slice(body).map_err(|e| {
         ProviderError::bad_response(format!(
             "{provider}: response is not a valid embeddings JSON object: {e}"
         ))
@@ -510,9 +678,9 @@ pub fn parse_embeddings_response(
     Ok(ParsedResponse {
         body: body.to_vec(),
         info: ResponseInfo {
-            usage: view.usage.as_ref().and_then(usage_from_json),
+            usage: view.usage.0.as_ref().map(UsageView::usage),
             finish_reason: None,
-            model: view.model.and_then(|m| m.as_str().map(str::to_owned)),
+            model: view.model.0.map(Cow::into_owned),
             content_type: None,
         },
     })
@@ -593,7 +761,7 @@ impl ChunkHandler {
             forward(out, data);
             return;
         }
-        let view: ChatView = match serde_json::from_slice(data) {
+        let view: ChatView<'_> = match serde_json::from_slice(data) {
             Ok(view) => view,
             Err(_) if error_event => {
                 self.fail(out, classify_embedded_error(&self.provider, 500, data));
@@ -758,6 +926,45 @@ mod tests {
             (10, 5, 15)
         );
         assert_eq!((u.cached_tokens, u.reasoning_tokens), (4, 3));
+    }
+
+    /// The typed views read what `Value` accessors read: a member of an unexpected type is
+    /// absent, never a parse failure of the whole answer.
+    #[test]
+    fn usage_and_answer_views_are_lenient_about_member_types() {
+        let u = usage_from_json(&serde_json::json!({
+            "prompt_tokens": 7.0, "completion_tokens": -2, "total_tokens": "9",
+            "prompt_tokens_details": [1], "prompt_cache_hit_tokens": 3,
+            "completion_tokens_details": {"reasoning_tokens": {"n": 1}}, "extra": [{"a": 1}]
+        }))
+        .unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (0, 0, 0)
+        );
+        assert_eq!((u.cached_tokens, u.reasoning_tokens), (3, 0));
+        assert!(usage_from_json(&serde_json::json!("12")).is_none());
+
+        let parsed = parse_chat_response(
+            "openai",
+            br#"{"model":"gpt\u002d4o","usage":"n/a","x_groq":{"usage":{"prompt_tokens":4,"completion_tokens":1}},
+                "choices":[{"index":1,"finish_reason":"length"},{"index":0,"finish_reason":null},
+                           {"finish_reason":"stop"}]}"#,
+        )
+        .unwrap();
+        let info = parsed.info;
+        assert_eq!(info.model.as_deref(), Some("gpt-4o"), "escaped name");
+        assert_eq!(info.usage.map(|u| u.total_tokens), Some(5), "groq's usage");
+        assert_eq!(info.finish_reason, None, "choice 0 has none yet");
+
+        let parsed = parse_chat_response(
+            "openai",
+            br#"{"model":5,"usage":{"prompt_tokens":2},"choices":[{"finish_reason":"stop"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.info.model, None);
+        assert_eq!(parsed.info.usage.map(|u| u.total_tokens), Some(2));
+        assert_eq!(parsed.info.finish_reason.as_deref(), Some("stop"));
     }
 
     #[test]
