@@ -494,18 +494,33 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
     Ok(route)
 }
 
-fn new_request_id<B>(req: &Request<B>) -> String {
-    // A caller's id is kept when it is short and printable, so traces line up across hops.
-    if let Some(id) = req
-        .headers()
+/// The gateway's id of a request: the key of its spend log, `x-litellm-call-id`, the id plugins
+/// see. 32 hex digits: Unix milliseconds (12), then 80 random bits. Ids sort by time, so spend
+/// logs go in at the end of the request-id index instead of dirtying a random page of it per
+/// row (SQLite wrote ~1.5 pages per request to its WAL once the table was large).
+fn new_request_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let random = rand::random::<u128>();
+    let digits = (0..12)
+        .rev()
+        .map(|i| (ms >> (4 * i)) as usize & 0xf)
+        .chain((0..20).rev().map(|i| (random >> (4 * i)) as usize & 0xf));
+    digits.map(|d| char::from(HEX[d])).collect()
+}
+
+/// A caller's own `x-request-id`, echoed back and logged so traces line up across hops. It is
+/// never the gateway's id: callers reuse theirs, and a spend log keyed by it would be lost.
+fn caller_request_id<B>(req: &Request<B>) -> Option<HeaderValue> {
+    req.headers()
         .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-    {
-        if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) {
-            return id.to_owned();
-        }
-    }
-    format!("{:032x}", rand::random::<u128>())
+        .filter(|v| {
+            let id = v.as_bytes();
+            !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
+        })
+        .cloned()
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a key matched.
@@ -557,7 +572,8 @@ impl Gateway {
         B::Error: Into<BoxError>,
     {
         let started = Instant::now();
-        let request_id = new_request_id(&req);
+        let request_id = new_request_id();
+        let caller_id = caller_request_id(&req);
         let mut labels = RequestLabels::new("other");
         let result = self.dispatch(req, &request_id, &mut labels, started).await;
         let mut response = match result {
@@ -568,8 +584,9 @@ impl Gateway {
             }
         };
         if let Ok(v) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert(X_LITELLM_CALL_ID, v.clone());
-            response.headers_mut().insert(X_REQUEST_ID, v);
+            let echoed = caller_id.clone().unwrap_or_else(|| v.clone());
+            response.headers_mut().insert(X_LITELLM_CALL_ID, v);
+            response.headers_mut().insert(X_REQUEST_ID, echoed);
         }
         if labels.route != "health" && labels.route != "metrics" {
             let elapsed = started.elapsed();
@@ -579,6 +596,7 @@ impl Gateway {
             tracing::info!(
                 target: "switchyard::request",
                 request_id = request_id.as_str(),
+                caller_request_id = caller_id.as_ref().and_then(|v| v.to_str().ok()),
                 route = labels.route,
                 model_group = labels.model_group.as_str(),
                 deployment = labels.deployment.as_str(),
@@ -1432,6 +1450,19 @@ pub fn error_response(e: &GatewayError) -> Response<GatewayBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_unique_and_sort_by_time() {
+        let first = new_request_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let (a, b) = (new_request_id(), new_request_id());
+        for id in [&first, &a, &b] {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
+        }
+        assert!(first < a && first < b, "{first} {a} {b}");
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn routes_accept_unversioned_aliases_and_reject_wrong_methods() {

@@ -381,7 +381,8 @@ impl StreamOutput {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RequestContext {
-    /// Gateway request id (also sent to the client as `x-request-id`).
+    /// Gateway request id (sent to the client as `x-litellm-call-id`, and as `x-request-id`
+    /// unless the client sent its own).
     pub request_id: String,
     /// 0 for the first attempt, 1 for the first retry, ...
     pub attempt: u32,

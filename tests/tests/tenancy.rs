@@ -735,3 +735,88 @@ async fn liveness_answers_while_the_database_is_still_opening() {
     assert_eq!(c.chat(MASTER, "gpt-mock").await.0, 200);
     drop(silent);
 }
+
+/// Regression: a caller's `x-request-id` was the spend log's key, so two requests carrying the
+/// same one (a client that sets it per session, a proxy that reuses it) stored one log and
+/// persisted one charge: the second request's spend was lost to reports and, after a restart,
+/// to the budget. The gateway's own id keys the log now; the caller's is still echoed back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_caller_request_id_is_logged_and_charged_every_time() {
+    for db in test_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = dir.path().join("spend.db");
+        let env = [(
+            "SWITCHYARD_SWITCHYARD__DATABASE_PATH",
+            sqlite.to_str().unwrap(),
+        )];
+        let mut gw = start(&db, &env);
+        let c = Client::new(&gw);
+        wait_ready(&c).await;
+        c.admin(
+            "/user/new",
+            json!({"user_id": "u-repeat", "auto_create_key": false}),
+        )
+        .await;
+        let key = c
+            .admin("/key/generate", json!({"user_id": "u-repeat"}))
+            .await;
+        let key = key["key"].as_str().unwrap().to_owned();
+        let mut call_ids = Vec::new();
+        let mut costs = 0.0;
+        for _ in 0..2 {
+            let r = c
+                .http
+                .post(format!("{}/v1/chat/completions", c.base))
+                .bearer_auth(&key)
+                .header("x-request-id", "trace-0001")
+                .json(&json!({"model": "gpt-mock", "messages": [{"role": "user", "content": "hello there"}]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["x-request-id"], "trace-0001");
+            call_ids.push(
+                r.headers()["x-litellm-call-id"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+            costs += r.headers()["x-switchyard-response-cost"]
+                .to_str()
+                .unwrap()
+                .parse::<f64>()
+                .unwrap();
+        }
+        assert_ne!(call_ids[0], call_ids[1]);
+        assert!(costs > 0.0);
+        // What is stored is what a restarted gateway knows.
+        gw.terminate();
+        assert!(gw
+            .wait_exit(Duration::from_secs(10))
+            .is_some_and(|s| s.success()));
+        let gw = start(&db, &env);
+        let c = Client::new(&gw);
+        wait_ready(&c).await;
+        let (status, logs) = c
+            .call("GET", "/spend/logs?user_id=u-repeat", MASTER, None)
+            .await;
+        assert_eq!(status, 200, "{logs}");
+        let mut logged: Vec<&str> = logs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["request_id"].as_str().unwrap())
+            .collect();
+        logged.sort_unstable();
+        call_ids.sort_unstable();
+        assert_eq!(logged, call_ids, "{logs}");
+        let (_, info) = c
+            .call("GET", &format!("/key/info?key={key}"), MASTER, None)
+            .await;
+        let spend = info["info"]["spend"].as_f64().unwrap();
+        assert!(
+            (spend - costs).abs() < 1e-9,
+            "key spend {spend}, charged {costs}"
+        );
+    }
+}
