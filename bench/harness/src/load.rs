@@ -25,6 +25,9 @@ pub(crate) struct Shot {
 #[derive(Debug)]
 pub(crate) struct Measured {
     pub(crate) ok: u64,
+    /// Answers of any status, warm-up included: the work the target did while it was watched,
+    /// which is what its CPU time per request divides by.
+    pub(crate) answered: u64,
     pub(crate) errors: u64,
     pub(crate) elapsed: Duration,
     /// Microseconds.
@@ -68,21 +71,24 @@ async fn once(sender: &mut SendRequest<Full<Bytes>>, shot: &Shot) -> Result<u16,
     Ok(status)
 }
 
-type UserResult = (Histogram<u64>, u64, u64);
+/// A user's latencies, ok answers and errors (both measured), and answers of any kind.
+type UserResult = (Histogram<u64>, u64, u64, u64);
 
 /// Merges what each user measured.
 async fn gather(tasks: Vec<tokio::task::JoinHandle<UserResult>>, duration: Duration) -> Measured {
     let mut latency = histogram();
-    let (mut ok, mut errors) = (0, 0);
+    let (mut ok, mut errors, mut answered) = (0, 0, 0);
     for t in tasks {
-        if let Ok((h, o, e)) = t.await {
+        if let Ok((h, o, e, a)) = t.await {
             let _ = latency.add(&h);
             ok += o;
             errors += e;
+            answered += a;
         }
     }
     Measured {
         ok,
+        answered,
         errors,
         elapsed: duration,
         latency,
@@ -104,7 +110,7 @@ pub(crate) async fn closed_loop(
         let shot = shot.clone();
         tasks.push(tokio::spawn(async move {
             let mut hist = histogram();
-            let (mut ok, mut errors) = (0u64, 0u64);
+            let (mut ok, mut errors, mut answered) = (0u64, 0u64, 0u64);
             let mut sender = connect(shot.addr).await;
             loop {
                 let t = Instant::now();
@@ -119,6 +125,7 @@ pub(crate) async fn closed_loop(
                 };
                 let result = once(s, &shot).await;
                 let done = Instant::now();
+                answered += u64::from(result.is_ok());
                 if t >= start {
                     match result {
                         Ok(200) => {
@@ -132,7 +139,7 @@ pub(crate) async fn closed_loop(
                     sender = connect(shot.addr).await;
                 }
             }
-            (hist, ok, errors)
+            (hist, ok, errors, answered)
         }));
     }
     gather(tasks, duration).await
@@ -156,7 +163,7 @@ pub(crate) async fn fixed_rate(
         let offset = interval.mul_f64(i as f64 / connections as f64);
         tasks.push(tokio::spawn(async move {
             let mut hist = histogram();
-            let (mut ok, mut errors) = (0u64, 0u64);
+            let (mut ok, mut errors, mut answered) = (0u64, 0u64, 0u64);
             let mut sender = connect(shot.addr).await;
             let mut due = start + offset;
             while due < end {
@@ -167,7 +174,9 @@ pub(crate) async fn fixed_rate(
                     due += interval;
                     continue;
                 };
-                match once(s, &shot).await {
+                let result = once(s, &shot).await;
+                answered += u64::from(result.is_ok());
+                match result {
                     Ok(200) => {
                         ok += 1;
                         let _ = hist.record((Instant::now() - due).as_micros().max(1) as u64);
@@ -180,7 +189,7 @@ pub(crate) async fn fixed_rate(
                 }
                 due += interval;
             }
-            (hist, ok, errors)
+            (hist, ok, errors, answered)
         }));
     }
     gather(tasks, duration).await

@@ -318,7 +318,8 @@ async fn main() {
                 let m = closed_loop(&shot(*addr, *key, false, "bench"), c, warm, secs).await;
                 let cpu = proc_.cpu_time().saturating_sub(cpu0);
                 let mut s = summary(&m);
-                s["cpu_us_per_request"] = json!(cpu.as_micros() as f64 / (m.ok.max(1)) as f64);
+                s["cpu_us_per_request"] =
+                    json!(cpu.as_micros() as f64 / (m.answered.max(1)) as f64);
                 eprintln!(
                     "round {round} c={c} {name}: {:.0} req/s p50 {:.3} ms",
                     m.rps(),
