@@ -14,6 +14,15 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use switchyard_core::{Config, Environment, Gateway, LoadedConfig};
 use switchyard_plugin_sdk::host::PluginHandle;
 
+// glibc's malloc was a fifth of the gateway's instructions per request in callgrind profiles
+// (about 150 allocations a request across hyper, serde and the log line); mimalloc's thread-local
+// free lists cost a fraction of that. Plugins keep their own allocator: values crossing the ABI
+// are freed through their own vtables (abi_stable), never by the host's allocator. Built without
+// transparent huge pages: a 2 MiB page per arena touched put 28 MB more in an idle gateway's RSS.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Port LiteLLM's proxy listens on by default; kept so migrating clients need no change.
 const DEFAULT_PORT: u16 = 4000;
 
