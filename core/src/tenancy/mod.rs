@@ -925,12 +925,21 @@ fn exhausted(level: &str, e: Exhausted, now: i64) -> GatewayError {
     err
 }
 
-/// Writes spend logs in batches: after the first log of a batch the writer sleeps
-/// `SPEND_FLUSH_INTERVAL` and then takes everything queued (up to `SPEND_BATCH` per
-/// transaction), so a busy gateway writes a few transactions per second instead of one per
-/// request; a flush request writes at once. A batch that cannot be
-/// written is kept and retried (never dropped).
-async fn write_spend(store: Store, mut rx: mpsc::UnboundedReceiver<SpendMsg>) {
+/// Writes spend logs in batches. A short batch waits `SPEND_FLUSH_INTERVAL` for company, so a
+/// gateway under moderate load writes a few transactions per second instead of one per request;
+/// a full batch (`SPEND_BATCH`, a backlog) is written at once, so the writer keeps up with any
+/// rate the database takes; a flush request writes at once. A batch that cannot be written is
+/// kept and retried (never dropped).
+async fn write_spend(store: Store, rx: mpsc::UnboundedReceiver<SpendMsg>) {
+    write_spend_every(store, rx, SPEND_FLUSH_INTERVAL).await;
+}
+
+/// [`write_spend`] with a short batch waiting `interval`.
+async fn write_spend_every(
+    store: Store,
+    mut rx: mpsc::UnboundedReceiver<SpendMsg>,
+    interval: Duration,
+) {
     let mut batch: Vec<SpendLog> = Vec::new();
     let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
     loop {
@@ -941,31 +950,40 @@ async fn write_spend(store: Store, mut rx: mpsc::UnboundedReceiver<SpendMsg>) {
                 None => return,
             }
         }
-        if waiting.is_empty() {
+        take_queued(&mut rx, &mut batch, &mut waiting);
+        if waiting.is_empty() && batch.len() < SPEND_BATCH {
             // Not polling the channel meanwhile means senders wake nobody: one wake-up per
             // batch, not per request.
-            tokio::time::sleep(SPEND_FLUSH_INTERVAL).await;
-        }
-        // Whatever else is already queued goes in the same transaction.
-        while batch.len() < SPEND_BATCH {
-            match rx.try_recv() {
-                Ok(SpendMsg::Log(log)) => batch.push(*log),
-                Ok(SpendMsg::Flush(done)) => waiting.push(done),
-                Err(_) => break,
-            }
+            tokio::time::sleep(interval).await;
+            take_queued(&mut rx, &mut batch, &mut waiting);
         }
         if !batch.is_empty() {
             match store.record_spend(&batch).await {
                 Ok(_) => batch.clear(),
                 Err(e) => {
                     tracing::warn!(error = %e, pending = batch.len(), "cannot write spend logs; will retry");
-                    tokio::time::sleep(SPEND_FLUSH_INTERVAL).await;
+                    tokio::time::sleep(interval).await;
                     continue;
                 }
             }
         }
         for done in waiting.drain(..) {
             let _ = done.send(());
+        }
+    }
+}
+
+/// Moves what is already queued into `batch` (up to `SPEND_BATCH` logs) and `waiting`.
+fn take_queued(
+    rx: &mut mpsc::UnboundedReceiver<SpendMsg>,
+    batch: &mut Vec<SpendLog>,
+    waiting: &mut Vec<tokio::sync::oneshot::Sender<()>>,
+) {
+    while batch.len() < SPEND_BATCH {
+        match rx.try_recv() {
+            Ok(SpendMsg::Log(log)) => batch.push(*log),
+            Ok(SpendMsg::Flush(done)) => waiting.push(done),
+            Err(_) => break,
         }
     }
 }
@@ -987,5 +1005,57 @@ mod tests {
         m.remember("late", 6_000);
         assert!(m.contains("late", 6_000), "expired entries made room");
         assert!(m.0.len() <= MISSING_KEY_LIMIT);
+    }
+
+    /// Regression: the writer slept `SPEND_FLUSH_INTERVAL` before every batch, backlog or not,
+    /// so it wrote at most `SPEND_BATCH` logs per interval (2,000/s) and a busier gateway queued
+    /// the rest in memory without bound. With an hour's interval, only a writer that never waits
+    /// while logs are queued finishes.
+    #[tokio::test]
+    async fn a_backlog_of_spend_logs_is_written_without_waiting_between_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("t.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let logs = SPEND_BATCH * 8 + 7;
+        for i in 0..logs {
+            let log = SpendLog {
+                request_id: format!("r{i:06}"),
+                token_hash: None,
+                user_id: None,
+                team_id: None,
+                model_group: "g".into(),
+                model: "m".into(),
+                deployment: "g.0".into(),
+                provider: "mock".into(),
+                spend_nanos: 1,
+                prompt_tokens: 1,
+                completion_tokens: 1,
+                status: "success".into(),
+                start_time: 0,
+                end_time: 0,
+            };
+            tx.send(SpendMsg::Log(Box::new(log))).unwrap();
+        }
+        let an_hour = Duration::from_secs(3600);
+        let writer = tokio::spawn(write_spend_every(store.clone(), rx, an_hour));
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        tx.send(SpendMsg::Flush(done)).unwrap();
+        tokio::time::timeout(Duration::from_secs(120), flushed)
+            .await
+            .expect("the writer waited with logs queued")
+            .unwrap();
+        let stored = store
+            .spend_logs(&switchyard_store::SpendFilter {
+                limit: Some(100_000),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), logs);
+        drop(tx);
+        writer.await.unwrap();
     }
 }
