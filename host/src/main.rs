@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use switchyard_core::{Config, Environment, Gateway, LoadedConfig};
 use switchyard_plugin_sdk::host::PluginHandle;
 
@@ -188,6 +188,7 @@ fn serve(
         .map_err(|e| format!("metrics setup: {e}"))?
         .build_recorder();
     let handle = recorder.handle();
+    let upkeep = handle.clone();
     metrics::set_global_recorder(recorder).map_err(|e| format!("metrics setup: {e}"))?;
     switchyard_core::metrics::describe();
     let render: switchyard_core::MetricsRenderer = Arc::new(move || handle.render());
@@ -227,6 +228,7 @@ fn serve(
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             }
         });
+        tokio::spawn(metrics_upkeep(upkeep));
         #[cfg(unix)]
         tokio::spawn(reload_on_sighup(gateway.clone()));
         let served = server::serve(listener, gateway.clone()).await;
@@ -234,6 +236,21 @@ fn serve(
         gateway.flush().await;
         served.map_err(|e| e.to_string())
     })
+}
+
+/// How often histogram samples are folded into their buckets.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The recorder keeps each histogram sample until something folds it into the buckets: a scrape
+/// of `/metrics`, or this. Without it, a gateway nobody scraped kept every sample of every request
+/// (~50 bytes a request: the benchmark's 10-minute soak grew from 109 to 452 MB).
+async fn metrics_upkeep(handle: PrometheusHandle) {
+    let mut every = tokio::time::interval(METRICS_UPKEEP);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        every.tick().await;
+        handle.run_upkeep();
+    }
 }
 
 /// `kill -HUP`: the config file is read again and swapped in (see `Gateway::reload`); a bad
