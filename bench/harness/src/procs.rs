@@ -41,8 +41,9 @@ pub(crate) fn spawn(name: &str, program: &Path, args: &[String], cpu: Option<usi
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
+        // Each at its default log level: switchyard's is `info`, a line per request, as served.
         .stderr(Stdio::null())
-        .env("RUST_LOG", "warn");
+        .env_remove("RUST_LOG");
     let started = Instant::now();
     let mut child = cmd
         .spawn()
