@@ -90,6 +90,45 @@ fn start(db: &Option<String>, env: &[(&str, &str)]) -> RunningGateway {
     RunningGateway::start_with(Some(&config(db)), &target_dir(), &[], env)
 }
 
+/// Tenancy data that outlives a gateway: its SQLite file (or the PostgreSQL database), so a
+/// test can stop the gateway and start another on the same data.
+struct Durable {
+    _dir: tempfile::TempDir,
+    sqlite: String,
+    db: Option<String>,
+}
+
+impl Durable {
+    fn new(db: &Option<String>) -> Durable {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = dir.path().join("spend.db").to_str().unwrap().to_owned();
+        Durable {
+            _dir: dir,
+            sqlite,
+            db: db.clone(),
+        }
+    }
+
+    async fn start(&self) -> (RunningGateway, Client) {
+        let gw = start(
+            &self.db,
+            &[("SWITCHYARD_SWITCHYARD__DATABASE_PATH", &self.sqlite)],
+        );
+        let c = Client::new(&gw);
+        wait_ready(&c).await;
+        (gw, c)
+    }
+
+    /// SIGTERM, a clean exit (pending spend logs written first), and a new gateway.
+    async fn restart(&self, mut gw: RunningGateway) -> (RunningGateway, Client) {
+        gw.terminate();
+        assert!(gw
+            .wait_exit(Duration::from_secs(10))
+            .is_some_and(|s| s.success()));
+        self.start().await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_users_and_teams_through_the_admin_api() {
     for db in test_databases() {
@@ -437,15 +476,8 @@ async fn a_monthly_budget_rolls_over_at_the_month_boundary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spend_is_logged_once_reported_and_kept_over_a_graceful_shutdown() {
     for db in test_databases() {
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = dir.path().join("spend.db");
-        let env = [(
-            "SWITCHYARD_SWITCHYARD__DATABASE_PATH",
-            sqlite.to_str().unwrap(),
-        )];
-        let mut gw = start(&db, &env);
-        let c = Client::new(&gw);
-        wait_ready(&c).await;
+        let data = Durable::new(&db);
+        let (gw, c) = data.start().await;
         c.admin("/team/new", json!({"team_id": "t1"})).await;
         c.admin(
             "/user/new",
@@ -493,13 +525,7 @@ async fn spend_is_logged_once_reported_and_kept_over_a_graceful_shutdown() {
             .unwrap();
         assert!(text.ends_with("data: [DONE]\n\n"));
         // SIGTERM right away: the pending spend logs are written before the exit.
-        gw.terminate();
-        assert!(gw
-            .wait_exit(Duration::from_secs(10))
-            .is_some_and(|s| s.success()));
-        let gw = start(&db, &env);
-        let c = Client::new(&gw);
-        wait_ready(&c).await;
+        let (_gw, c) = data.restart(gw).await;
         let (status, logs) = c.call("GET", "/spend/logs?user_id=u1", MASTER, None).await;
         assert_eq!(status, 200, "{logs}");
         let logs = logs.as_array().unwrap();
@@ -743,15 +769,8 @@ async fn liveness_answers_while_the_database_is_still_opening() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_caller_request_id_is_logged_and_charged_every_time() {
     for db in test_databases() {
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = dir.path().join("spend.db");
-        let env = [(
-            "SWITCHYARD_SWITCHYARD__DATABASE_PATH",
-            sqlite.to_str().unwrap(),
-        )];
-        let mut gw = start(&db, &env);
-        let c = Client::new(&gw);
-        wait_ready(&c).await;
+        let data = Durable::new(&db);
+        let (gw, c) = data.start().await;
         c.admin(
             "/user/new",
             json!({"user_id": "u-repeat", "auto_create_key": false}),
@@ -790,13 +809,7 @@ async fn a_repeated_caller_request_id_is_logged_and_charged_every_time() {
         assert_ne!(call_ids[0], call_ids[1]);
         assert!(costs > 0.0);
         // What is stored is what a restarted gateway knows.
-        gw.terminate();
-        assert!(gw
-            .wait_exit(Duration::from_secs(10))
-            .is_some_and(|s| s.success()));
-        let gw = start(&db, &env);
-        let c = Client::new(&gw);
-        wait_ready(&c).await;
+        let (_gw, c) = data.restart(gw).await;
         let (status, logs) = c
             .call("GET", "/spend/logs?user_id=u-repeat", MASTER, None)
             .await;
