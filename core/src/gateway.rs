@@ -497,7 +497,7 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
 /// The gateway's id of a request: the key of its spend log, `x-litellm-call-id`, the id plugins
 /// see. 32 hex digits: Unix milliseconds (12), then 80 random bits. Ids sort by time, so spend
 /// logs go in at the end of the request-id index instead of dirtying a random page of it per
-/// row (SQLite wrote ~1.5 pages per request to its WAL once the table was large).
+/// row (random ids: ~5 SQLite WAL writes per log at 80 k rows; these: 0.18 at 400 k).
 fn new_request_id() -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let ms = std::time::SystemTime::now()
