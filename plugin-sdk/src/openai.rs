@@ -228,27 +228,64 @@ impl Text<'_> {
     }
 }
 
-/// Visits any JSON value, answering `absent` for every kind `V` does not read; arrays and
-/// objects are skipped member by member.
+/// The visitor methods of a lenient view: `expecting`, and for each JSON kind listed a method
+/// answering `absent` (arrays and objects are skipped member by member). A view writes only the
+/// methods of the kinds it reads.
 macro_rules! lenient_visitor {
-    ($absent:expr) => {
+    ($absent:expr; $($kind:ident)*) => {
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        $(lenient_visitor!(@$kind $absent);)*
+    };
+    (@bool $absent:expr) => {
         fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
             Ok($absent)
         }
+    };
+    (@u64 $absent:expr) => {
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+    };
+    (@i64 $absent:expr) => {
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+    };
+    (@f64 $absent:expr) => {
         fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
             Ok($absent)
         }
+    };
+    (@str $absent:expr) => {
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+    };
+    (@null $absent:expr) => {
         fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
             Ok($absent)
         }
         fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
             Ok($absent)
         }
+    };
+    (@seq $absent:expr) => {
         fn visit_seq<A: serde::de::SeqAccess<'de>>(
             self,
             mut seq: A,
         ) -> Result<Self::Value, A::Error> {
             while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok($absent)
+        }
+    };
+    (@map $absent:expr) => {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
             Ok($absent)
         }
     };
@@ -259,26 +296,13 @@ impl<'de> Deserialize<'de> for Count {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Count;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Count, E> {
                 Ok(Count(Some(v)))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Count, E> {
                 Ok(Count(u64::try_from(v).ok()))
             }
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Count, E> {
-                Ok(Count(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Count, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(Count(None))
-            }
-            lenient_visitor!(Count(None));
+            lenient_visitor!(Count(None); bool f64 str null seq map);
         }
         deserializer.deserialize_any(V)
     }
@@ -289,23 +313,11 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for IfObject<T> {
         struct V<T>(std::marker::PhantomData<T>);
         impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
             type Value = IfObject<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(IfObject(None))
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(IfObject(None))
-            }
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(IfObject(None))
-            }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(|v| IfObject(Some(v)))
             }
-            lenient_visitor!(IfObject(None));
+            lenient_visitor!(IfObject(None); bool u64 i64 f64 str null seq);
         }
         deserializer.deserialize_any(V(std::marker::PhantomData))
     }
@@ -316,29 +328,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
         struct V<'a>(std::marker::PhantomData<&'a ()>);
         impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
             type Value = Text<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
             fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
                 Ok(Text(Some(Cow::Borrowed(v))))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'a>, E> {
                 Ok(Text(Some(Cow::Owned(v.to_owned()))))
             }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Text<'a>, E> {
-                Ok(Text(None))
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Text<'a>, E> {
-                Ok(Text(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text<'a>, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(Text(None))
-            }
-            lenient_visitor!(Text(None));
+            lenient_visitor!(Text(None); bool u64 i64 f64 null seq map);
         }
         deserializer.deserialize_any(V(std::marker::PhantomData))
     }
