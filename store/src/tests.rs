@@ -200,18 +200,13 @@ async fn spend_logs_without_a_key_stay_out_of_the_key_index() {
     let Backend::Sqlite(pool) = &store.backend else {
         unreachable!("opened a SQLite file")
     };
-    for (index, entries) in [
-        ("spend_logs_key", 1),
-        ("spend_logs_user", 1),
-        ("spend_logs_team", 0),
+    for (index, column, entries) in [
+        ("spend_logs_key", "token_hash", 1),
+        ("spend_logs_user", "user_id", 1),
+        ("spend_logs_team", "team_id", 0),
     ] {
         let (n,): (i64,) = sqlx::query_as(&format!(
-            "SELECT count(*) FROM spend_logs INDEXED BY {index} WHERE {} IS NOT NULL",
-            match index {
-                "spend_logs_key" => "token_hash",
-                "spend_logs_user" => "user_id",
-                _ => "team_id",
-            }
+            "SELECT count(*) FROM spend_logs INDEXED BY {index} WHERE {column} IS NOT NULL"
         ))
         .fetch_one(pool)
         .await

@@ -282,7 +282,7 @@ impl Tenancy {
             );
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_spend(store.clone(), rx));
+        tokio::spawn(write_spend(store.clone(), rx, SPEND_FLUSH_INTERVAL));
         let tenancy = Arc::new(Tenancy {
             store,
             secret,
@@ -925,21 +925,12 @@ fn exhausted(level: &str, e: Exhausted, now: i64) -> GatewayError {
     err
 }
 
-/// Writes spend logs in batches. A short batch waits `SPEND_FLUSH_INTERVAL` for company, so a
+/// Writes spend logs in batches. A short batch waits `interval` for company, so a
 /// gateway under moderate load writes a few transactions per second instead of one per request;
 /// a full batch (`SPEND_BATCH`, a backlog) is written at once, so the writer keeps up with any
 /// rate the database takes; a flush request writes at once. A batch that cannot be written is
-/// kept and retried (never dropped).
-async fn write_spend(store: Store, rx: mpsc::UnboundedReceiver<SpendMsg>) {
-    write_spend_every(store, rx, SPEND_FLUSH_INTERVAL).await;
-}
-
-/// [`write_spend`] with a short batch waiting `interval`.
-async fn write_spend_every(
-    store: Store,
-    mut rx: mpsc::UnboundedReceiver<SpendMsg>,
-    interval: Duration,
-) {
+/// kept and retried (never dropped). `interval` is `SPEND_FLUSH_INTERVAL` outside tests.
+async fn write_spend(store: Store, mut rx: mpsc::UnboundedReceiver<SpendMsg>, interval: Duration) {
     let mut batch: Vec<SpendLog> = Vec::new();
     let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
     loop {
@@ -1040,7 +1031,7 @@ mod tests {
             tx.send(SpendMsg::Log(Box::new(log))).unwrap();
         }
         let an_hour = Duration::from_secs(3600);
-        let writer = tokio::spawn(write_spend_every(store.clone(), rx, an_hour));
+        let writer = tokio::spawn(write_spend(store.clone(), rx, an_hour));
         let (done, flushed) = tokio::sync::oneshot::channel();
         tx.send(SpendMsg::Flush(done)).unwrap();
         tokio::time::timeout(Duration::from_secs(120), flushed)
