@@ -6,12 +6,13 @@
 //! `fmt::Write` adapter, one call per token) cost more instructions than the rest of the
 //! request's bookkeeping together (callgrind, `docs/performance.md`).
 
+use std::cell::RefCell;
 use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -59,8 +60,10 @@ where
     ) -> fmt::Result {
         let meta = event.metadata();
         writer.write_str("{\"timestamp\":\"")?;
-        SystemTime.format_time(&mut writer)?;
-        write!(writer, "\",\"level\":\"{}\",\"fields\":{{", meta.level())?;
+        write_timestamp(&mut writer, SystemTime::now())?;
+        writer.write_str("\",\"level\":\"")?;
+        writer.write_str(meta.level().as_str())?;
+        writer.write_str("\",\"fields\":{")?;
         let mut fields = JsonFields {
             out: &mut writer,
             first: true,
@@ -104,11 +107,11 @@ impl<W: fmt::Write> Visit for JsonFields<'_, W> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.member(field, |w| write!(w, "{value}"));
+        self.member(field, |w| w.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.member(field, |w| write!(w, "{value}"));
+        self.member(field, |w| w.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -119,7 +122,7 @@ impl<W: fmt::Write> Visit for JsonFields<'_, W> {
         // JSON has no NaN or infinity.
         self.member(field, |w| {
             if value.is_finite() {
-                write!(w, "{value}")
+                w.write_str(ryu::Buffer::new().format_finite(value))
             } else {
                 w.write_str("null")
             }
@@ -132,15 +135,35 @@ impl<W: fmt::Write> Visit for JsonFields<'_, W> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        // `format_args!` messages arrive here: as text, like a `%` field.
-        let text = format!("{value:?}");
-        self.member(field, |w| write_json_str(w, &text));
+        // `format_args!` messages arrive here: as text, like a `%` field, escaped on the way out
+        // instead of formatted into a temporary `String` first.
+        self.member(field, |w| {
+            w.write_char('"')?;
+            fmt::Write::write_fmt(&mut JsonEscaped(&mut *w), format_args!("{value:?}"))?;
+            w.write_char('"')
+        });
     }
+}
+
+/// A byte that cannot appear unescaped in a JSON string.
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
 }
 
 /// `s` as a JSON string literal.
 fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
     w.write_char('"')?;
+    write_escaped(w, s)?;
+    w.write_char('"')
+}
+
+/// `s` escaped for the inside of a JSON string literal.
+fn write_escaped(w: &mut (impl fmt::Write + ?Sized), s: &str) -> fmt::Result {
+    // Ids, names and routes never need escaping: one pass over the bytes without an early exit
+    // (which the compiler vectorizes) decides, and the string goes out in one piece.
+    if !s.bytes().fold(false, |any, b| any | needs_escape(b)) {
+        return w.write_str(s);
+    }
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let escape = match b {
@@ -154,14 +177,55 @@ fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
         };
         w.write_str(&s[start..i])?;
         if escape.is_empty() {
-            write!(w, "\\u{b:04x}")?;
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            w.write_str("\\u00")?;
+            w.write_char(char::from(HEX[usize::from(b >> 4)]))?;
+            w.write_char(char::from(HEX[usize::from(b & 0xf)]))?;
         } else {
             w.write_str(escape)?;
         }
         start = i + 1;
     }
-    w.write_str(&s[start..])?;
-    w.write_char('"')
+    w.write_str(&s[start..])
+}
+
+/// Escapes whatever is written through it (a `Debug` value's text).
+struct JsonEscaped<'a, W: fmt::Write + ?Sized>(&'a mut W);
+
+impl<W: fmt::Write + ?Sized> fmt::Write for JsonEscaped<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        write_escaped(self.0, s)
+    }
+}
+
+/// RFC 3339 UTC with microseconds (`2026-12-07T23:10:00.123456Z`), as tracing-subscriber's
+/// `SystemTime` writes it. The date and time of day are formatted once per second per thread;
+/// the per-line part is the six digits of the microseconds.
+fn write_timestamp(w: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
+    thread_local! {
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    SECOND.with_borrow_mut(|(second, prefix)| {
+        if *second != secs {
+            let at = chrono::DateTime::<chrono::Utc>::from(
+                UNIX_EPOCH + std::time::Duration::from_secs(secs),
+            );
+            *prefix = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+            *second = secs;
+        }
+        w.write_str(prefix)
+    })?;
+    let micros = since_epoch.subsec_micros();
+    let mut digits = *b".000000Z";
+    let mut rest = micros;
+    for slot in digits[1..7].iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    // Only ASCII digits and punctuation were written above.
+    w.write_str(std::str::from_utf8(&digits).unwrap_or(".000000Z"))
 }
 
 #[cfg(test)]
@@ -188,6 +252,32 @@ mod tests {
             let back: String = serde_json::from_str(&text).unwrap();
             assert_eq!(back, s, "{text}");
         }
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_microseconds() {
+        use std::time::Duration;
+        let mut out = String::new();
+        let at = UNIX_EPOCH + Duration::from_micros(1_796_685_000_000_042);
+        write_timestamp(&mut out, at).unwrap();
+        // The same second again comes from the per-thread cache; the next one does not.
+        write_timestamp(&mut out, at + Duration::from_micros(900_000)).unwrap();
+        write_timestamp(&mut out, at + Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            out,
+            "2026-12-07T23:10:00.000042Z2026-12-07T23:10:00.900042Z2026-12-07T23:10:01.000042Z"
+        );
+    }
+
+    #[test]
+    fn debug_values_are_escaped_without_a_temporary_string() {
+        let mut out = String::new();
+        fmt::Write::write_fmt(
+            &mut JsonEscaped(&mut out),
+            format_args!("{:?} and {}", "q\"uote", "tab\there\u{1}"),
+        )
+        .unwrap();
+        assert_eq!(out, r#"\"q\\\"uote\" and tab\there\u0001"#);
     }
 
     /// Every line the formatter writes is one JSON object with the fields, level and target.
