@@ -555,8 +555,43 @@ fn presented_key<B>(req: &Request<B>) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64() * 1000.0)
+/// Milliseconds with three decimals (`0.412`), as a header value, from whole microseconds: no
+/// float formatting on every answer.
+fn ms_header(d: Duration) -> HeaderValue {
+    let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    let mut text = [0u8; 32];
+    let mut whole = itoa::Buffer::new();
+    let digits = whole.format(micros / 1000).as_bytes();
+    text[..digits.len()].copy_from_slice(digits);
+    let frac = micros % 1000;
+    let end = digits.len() + 4;
+    text[digits.len()..end].copy_from_slice(&[
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
+    HeaderValue::from_bytes(&text[..end]).unwrap_or(HeaderValue::from_static("0.000"))
+}
+
+/// A retry or fallback count as a header value; the usual small ones without an allocation.
+fn count_header(n: u32) -> HeaderValue {
+    const SMALL: [HeaderValue; 10] = [
+        HeaderValue::from_static("0"),
+        HeaderValue::from_static("1"),
+        HeaderValue::from_static("2"),
+        HeaderValue::from_static("3"),
+        HeaderValue::from_static("4"),
+        HeaderValue::from_static("5"),
+        HeaderValue::from_static("6"),
+        HeaderValue::from_static("7"),
+        HeaderValue::from_static("8"),
+        HeaderValue::from_static("9"),
+    ];
+    match SMALL.get(n as usize) {
+        Some(v) => v.clone(),
+        None => HeaderValue::from(n),
+    }
 }
 
 impl Gateway {
@@ -1225,10 +1260,9 @@ impl Gateway {
         if let Some(v) = &names.provider {
             headers.insert(X_PROVIDER, v.clone());
         }
-        if let Ok(v) = HeaderValue::from_str(&ms(overhead)) {
-            headers.insert(X_OVERHEAD, v.clone());
-            headers.insert(X_LITELLM_OVERHEAD, v);
-        }
+        let overhead = ms_header(overhead);
+        headers.insert(X_OVERHEAD, overhead.clone());
+        headers.insert(X_LITELLM_OVERHEAD, overhead);
         attempts_headers(headers, retries, fallbacks, Some(max_retries));
         response
     }
@@ -1314,14 +1348,14 @@ fn attempts_headers(
     fallbacks: u32,
     max_retries: Option<u32>,
 ) {
-    let retries = HeaderValue::from(retries);
-    let fallbacks = HeaderValue::from(fallbacks);
+    let retries = count_header(retries);
+    let fallbacks = count_header(fallbacks);
     headers.insert(X_RETRIES, retries.clone());
     headers.insert(X_LITELLM_RETRIES, retries);
     headers.insert(X_FALLBACKS, fallbacks.clone());
     headers.insert(X_LITELLM_FALLBACKS, fallbacks);
     if let Some(max) = max_retries {
-        headers.insert(X_LITELLM_MAX_RETRIES, HeaderValue::from(max));
+        headers.insert(X_LITELLM_MAX_RETRIES, count_header(max));
     }
 }
 
@@ -1450,6 +1484,27 @@ pub fn error_response(e: &GatewayError) -> Response<GatewayBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_become_milliseconds_with_three_decimals() {
+        for (micros, text) in [
+            (0, "0.000"),
+            (7, "0.007"),
+            (412, "0.412"),
+            (1_000, "1.000"),
+            (12_345_678, "12345.678"),
+        ] {
+            assert_eq!(ms_header(Duration::from_micros(micros)), text);
+        }
+        assert_eq!(ms_header(Duration::from_nanos(999)), "0.000");
+    }
+
+    #[test]
+    fn counts_become_header_values() {
+        for n in [0, 1, 9, 10, 4_000_000_000] {
+            assert_eq!(count_header(n), n.to_string().as_str());
+        }
+    }
 
     #[test]
     fn request_ids_are_unique_and_sort_by_time() {
