@@ -112,7 +112,7 @@ impl ChatRequestHead {
             )
             .with_code("invalid_json"));
         }
-        let raw: RawHead<'_> = serde_json::from_slice(body).map_err(|e| {
+        let raw: RawHead<'_> = switchyard_plugin_sdk::json_from_slice(body).map_err(|e| {
             let message = if e.is_data() {
                 format!("invalid request body: {e}")
             } else {

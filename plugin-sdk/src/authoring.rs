@@ -136,7 +136,7 @@ fn parse_context(bytes: &[u8]) -> Result<RequestContext, ProviderError> {
     if bytes.is_empty() {
         return Ok(RequestContext::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    crate::json_from_slice(bytes).map_err(|e| {
         ProviderError::new(
             ErrorKind::Internal,
             format!("host sent a bad request context: {e}"),
@@ -200,7 +200,7 @@ impl<P: Provider> ProviderAbi for ProviderAdapter<P> {
 
     fn auth_step(&self, input: RSlice<'_, u8>) -> RResult<RVec<u8>, FfiError> {
         to_rresult(guard("auth_step", || {
-            let input: AuthInput = serde_json::from_slice(input.as_slice()).map_err(|e| {
+            let input: AuthInput = crate::json_from_slice(input.as_slice()).map_err(|e| {
                 ProviderError::new(ErrorKind::Internal, format!("bad auth input: {e}"))
             })?;
             let action = self.0.auth_step(&input)?;

@@ -49,7 +49,7 @@ pub(crate) fn info_from_ffi(bytes: &[u8]) -> Result<ResponseInfo, ProviderError>
     if bytes.is_empty() {
         return Ok(ResponseInfo::default());
     }
-    serde_json::from_slice(bytes)
+    crate::json_from_slice(bytes)
         .map_err(|e| ProviderError::new(ErrorKind::Internal, format!("plugin sent bad info: {e}")))
 }
 

@@ -69,6 +69,17 @@ pub mod endpoint {
     pub const PASSTHROUGH: &str = "passthrough";
 }
 
+/// Deserializes JSON bytes like `serde_json::from_slice`, with fewer instructions: a body that is
+/// valid UTF-8 (every well-formed one) is checked once as a whole and parsed as text, instead
+/// of each string being checked on its own (callgrind: 40 checks a chat request). Invalid
+/// UTF-8 still goes through `from_slice`, so its error names the same position.
+pub fn json_from_slice<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+}
+
 /// Version of this SDK crate, recorded in every plugin's metadata.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 

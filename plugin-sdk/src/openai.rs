@@ -28,7 +28,7 @@ pub struct RawObject<'a> {
 impl<'a> RawObject<'a> {
     /// Parses `body` as a JSON object.
     pub fn parse(body: &'a [u8]) -> Result<Self, ProviderError> {
-        serde_json::from_slice(body).map_err(|e| {
+        crate::json_from_slice(body).map_err(|e| {
             ProviderError::invalid_request(format!("request body is not a JSON object: {e}"))
         })
     }
@@ -354,7 +354,7 @@ pub fn usage_to_json(usage: &Usage) -> Value {
 /// Classifies an OpenAI-style error response (`{"error": {"message", "type", "code", "param"}}`
 /// or a bare message), keeping the provider's message.
 pub fn classify_error(provider: &str, head: &ResponseHead, body: &[u8]) -> ProviderError {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let parsed: Option<Value> = crate::json_from_slice(body).ok();
     let error = parsed.as_ref().map(|v| v.get("error").unwrap_or(v));
     let text = |key: &str| -> Option<String> {
         let v = error?.get(key)?;
@@ -506,7 +506,7 @@ fn classify_embedded_error(provider: &str, status: u16, body: &[u8]) -> Provider
 /// An error object in place of `choices` (some OpenAI-compatible servers answer 200 with one)
 /// is classified like an error response.
 pub fn parse_chat_response(provider: &str, body: &[u8]) -> Result<ParsedResponse, ProviderError> {
-    let view: ChatView<'_> = serde_json::from_slice(body).map_err(|e| {
+    let view: ChatView<'_> = crate::json_from_slice(body).map_err(|e| {
         ProviderError::bad_response(format!(
             "{provider}: response is not a valid chat.completion JSON object: {e}"
         ))
@@ -663,7 +663,7 @@ pub fn parse_embeddings_response(
         #[serde(default)]
         error: Option<Value>,
     }
-    let view: View<'_> = serde_json::from_slice(body).map_err(|e| {
+    let view: View<'_> = crate::json_from_slice(body).map_err(|e| {
         ProviderError::bad_response(format!(
             "{provider}: response is not a valid embeddings JSON object: {e}"
         ))
@@ -757,7 +757,7 @@ impl ChunkHandler {
             forward(out, data);
             return;
         }
-        let view: ChatView<'_> = match serde_json::from_slice(data) {
+        let view: ChatView<'_> = match crate::json_from_slice(data) {
             Ok(view) => view,
             Err(_) if error_event => {
                 self.fail(out, classify_embedded_error(&self.provider, 500, data));
