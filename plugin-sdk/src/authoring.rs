@@ -136,6 +136,9 @@ fn parse_context(bytes: &[u8]) -> Result<RequestContext, ProviderError> {
     if bytes.is_empty() {
         return Ok(RequestContext::default());
     }
+    if let Some(context) = crate::wire::read_context(bytes) {
+        return Ok(context);
+    }
     crate::json_from_slice(bytes).map_err(|e| {
         ProviderError::new(
             ErrorKind::Internal,

@@ -37,17 +37,15 @@ fn opt_from_ffi(value: &ROption<RString>) -> Option<String> {
 }
 
 fn info_to_ffi(info: &ResponseInfo) -> RVec<u8> {
-    if info.is_empty() {
-        RVec::new()
-    } else {
-        // Serializing a struct of plain fields cannot fail.
-        serde_json::to_vec(info).unwrap_or_default().into()
-    }
+    crate::wire::info_json(info).into()
 }
 
 pub(crate) fn info_from_ffi(bytes: &[u8]) -> Result<ResponseInfo, ProviderError> {
     if bytes.is_empty() {
         return Ok(ResponseInfo::default());
+    }
+    if let Some(info) = crate::wire::read_info(bytes) {
+        return Ok(info);
     }
     crate::json_from_slice(bytes)
         .map_err(|e| ProviderError::new(ErrorKind::Internal, format!("plugin sent bad info: {e}")))

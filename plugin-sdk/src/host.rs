@@ -17,6 +17,7 @@ use crate::types::{
     AuthAction, AuthInput, DeploymentConfig, ErrorKind, ParsedResponse, PluginMetadata,
     ProviderError, RequestContext, ResponseHead, StreamOutput, UpstreamRequest,
 };
+use crate::wire::context_json;
 
 /// Where a plugin came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,10 +155,6 @@ impl fmt::Debug for ProviderInstance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProviderInstance").finish_non_exhaustive()
     }
-}
-
-fn context_json(context: &RequestContext) -> Vec<u8> {
-    serde_json::to_vec(context).unwrap_or_default()
 }
 
 impl ProviderInstance {

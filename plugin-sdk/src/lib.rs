@@ -24,6 +24,7 @@ pub mod openai;
 pub mod sse;
 pub mod testing;
 mod types;
+mod wire;
 
 pub use authoring::{plugin_module, Plugin, Provider, RequestIn, StreamDecoder};
 pub use types::{
