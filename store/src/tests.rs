@@ -157,6 +157,29 @@ async fn spend_batches_span_several_statements() {
     }
 }
 
+/// Batches go in power-of-two chunks: whatever their size, every row is written once.
+#[tokio::test]
+async fn spend_batches_of_any_size_are_written_whole() {
+    let (stores, _turn) = stores().await;
+    for (store, _dir) in stores {
+        let mut total = 0;
+        for (batch, size) in [1, 2, 3, 7, 31, 33, 63, 65, 127].into_iter().enumerate() {
+            let logs: Vec<SpendLog> = (0..size)
+                .map(|i| log(&format!("b{batch}-{i}"), "k", 1, 10))
+                .collect();
+            assert_eq!(
+                store.record_spend(&logs).await.unwrap(),
+                size,
+                "{}",
+                store.kind()
+            );
+            total += size;
+        }
+        let all = store.spend_logs(&SpendFilter::default()).await.unwrap();
+        assert_eq!(all.len(), total, "{}", store.kind());
+    }
+}
+
 #[test]
 fn urls_lose_their_password_in_messages() {
     assert_eq!(
