@@ -198,26 +198,46 @@ impl fmt::Display for Usd {
                 digits = precision;
             }
         }
+        // Built on the stack: a priced answer's cost header is formatted on every request.
         let int = magnitude / PICOS_PER_USD;
-        let frac = magnitude % PICOS_PER_USD;
-        let mut text = String::with_capacity(48);
-        text.push_str(&int.to_string());
-        let frac = format!("{frac:012}");
+        let mut frac = magnitude % PICOS_PER_USD;
+        let mut frac_digits = [b'0'; SCALE];
+        for slot in frac_digits.iter_mut().rev() {
+            *slot = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
         let frac = match f.precision() {
-            Some(_) => &frac[..digits],
-            None => frac.trim_end_matches('0'),
-        };
-        if !frac.is_empty() {
-            text.push('.');
-            text.push_str(frac);
-        }
-        if let Some(precision) = f.precision() {
-            for _ in SCALE..precision {
-                text.push('0');
+            Some(_) => &frac_digits[..digits],
+            None => {
+                let kept = frac_digits
+                    .iter()
+                    .rposition(|&d| d != b'0')
+                    .map_or(0, |i| i + 1);
+                &frac_digits[..kept]
             }
+        };
+        // 39 integer digits at most (u128), a point and the fraction.
+        let mut text = [0u8; 64];
+        let mut int_digits = itoa::Buffer::new();
+        let int = int_digits.format(int).as_bytes();
+        text[..int.len()].copy_from_slice(int);
+        let mut len = int.len();
+        if !frac.is_empty() {
+            text[len] = b'.';
+            text[len + 1..len + 1 + frac.len()].copy_from_slice(frac);
+            len += 1 + frac.len();
         }
-        // Sign, width, fill and alignment as for an integer (`pad` would cut at the precision).
-        f.pad_integral(self.0 >= 0 || magnitude == 0, "", &text)
+        let text = std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?;
+        let padded;
+        let text = match f.precision() {
+            // Zeros beyond the scale: rare enough to allocate.
+            Some(precision) if precision > SCALE => {
+                padded = format!("{text}{}", "0".repeat(precision - SCALE));
+                padded.as_str()
+            }
+            _ => text,
+        };
+        f.pad_integral(self.0 >= 0 || magnitude == 0, "", text)
     }
 }
 
