@@ -574,6 +574,28 @@ fn ms_header(d: Duration) -> HeaderValue {
     HeaderValue::from_bytes(&text[..end]).unwrap_or(HeaderValue::from_static("0.000"))
 }
 
+/// The headers every answer of a deployment carries: its names in both spellings and zero
+/// retries and fallbacks. Built once per deployment; an answer starts from a copy instead of
+/// hashing a dozen header names into a new map (2 % of a request's instructions, callgrind).
+pub(crate) fn answer_headers(names: &crate::registry::HeaderValues) -> http::HeaderMap {
+    // Room for the rest of an answer's headers (content type, overhead, cost, ids...): the
+    // copies do not regrow and rehash on the way.
+    let mut headers = http::HeaderMap::with_capacity(RESPONSE_HEADERS);
+    if let Some(v) = &names.model_group {
+        headers.insert(X_MODEL_GROUP, v.clone());
+        headers.insert(X_LITELLM_MODEL_GROUP, v.clone());
+    }
+    if let Some(v) = &names.id {
+        headers.insert(X_DEPLOYMENT, v.clone());
+        headers.insert(X_LITELLM_MODEL_ID, v.clone());
+    }
+    if let Some(v) = &names.provider {
+        headers.insert(X_PROVIDER, v.clone());
+    }
+    attempts_headers(&mut headers, 0, 0, None);
+    headers
+}
+
 /// A retry or fallback count as a header value; the usual small ones without an allocation.
 fn count_header(n: u32) -> HeaderValue {
     const SMALL: [HeaderValue; 10] = [
@@ -1197,7 +1219,11 @@ impl Gateway {
                 }
                 drop(in_flight);
                 let cost = spend.map(|c| c.settle(&deployment, &info, 0, "success"));
-                let mut response = json_response(StatusCode::OK, body);
+                let mut response = Response::new(GatewayBody::full(body));
+                *response.headers_mut() = deployment.header_values.answer.clone();
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, APPLICATION_JSON);
                 if let Some(v) = info
                     .content_type
                     .as_deref()
@@ -1240,7 +1266,7 @@ impl Gateway {
                     metrics::record_stream_end(&labels, outcome);
                 }));
                 let mut response = Response::new(GatewayBody::stream(first, rest));
-                *response.headers_mut() = http::HeaderMap::with_capacity(RESPONSE_HEADERS);
+                *response.headers_mut() = deployment.header_values.answer.clone();
                 let headers = response.headers_mut();
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -1248,22 +1274,15 @@ impl Gateway {
             }
         };
         let headers = response.headers_mut();
-        let names = &deployment.header_values;
-        if let Some(v) = &names.model_group {
-            headers.insert(X_MODEL_GROUP, v.clone());
-            headers.insert(X_LITELLM_MODEL_GROUP, v.clone());
-        }
-        if let Some(v) = &names.id {
-            headers.insert(X_DEPLOYMENT, v.clone());
-            headers.insert(X_LITELLM_MODEL_ID, v.clone());
-        }
-        if let Some(v) = &names.provider {
-            headers.insert(X_PROVIDER, v.clone());
-        }
         let overhead = ms_header(overhead);
         headers.insert(X_OVERHEAD, overhead.clone());
         headers.insert(X_LITELLM_OVERHEAD, overhead);
-        attempts_headers(headers, retries, fallbacks, Some(max_retries));
+        if retries == 0 && fallbacks == 0 {
+            // The zeros are in the deployment's headers already.
+            headers.insert(X_LITELLM_MAX_RETRIES, count_header(max_retries));
+        } else {
+            attempts_headers(headers, retries, fallbacks, Some(max_retries));
+        }
         response
     }
 

@@ -119,16 +119,22 @@ pub(crate) struct HeaderValues {
     pub(crate) model_group: Option<http::HeaderValue>,
     pub(crate) id: Option<http::HeaderValue>,
     pub(crate) provider: Option<http::HeaderValue>,
+    /// The headers every answer of the deployment starts from (see
+    /// [`crate::gateway::answer_headers`]).
+    pub(crate) answer: http::HeaderMap,
 }
 
 impl HeaderValues {
     fn new(model_group: &str, id: &str, provider: &str) -> Self {
         let value = |s: &str| http::HeaderValue::from_str(s).ok();
-        HeaderValues {
+        let mut values = HeaderValues {
             model_group: value(model_group),
             id: value(id),
             provider: value(provider),
-        }
+            answer: http::HeaderMap::new(),
+        };
+        values.answer = crate::gateway::answer_headers(&values);
+        values
     }
 }
 
