@@ -189,10 +189,27 @@ impl Admission {
     }
 }
 
+/// HMAC-SHA256 of `plaintext` under `keyed` (a MAC with its key absorbed), lower-case hex: the
+/// form keys are stored and looked up in.
+fn hmac_hex(keyed: &Hmac<Sha256>, plaintext: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut mac = keyed.clone();
+    mac.update(plaintext.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut hex = String::with_capacity(2 * digest.len());
+    for b in digest {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    hex
+}
+
 /// The tenancy service.
 pub(crate) struct Tenancy {
     store: Store,
-    secret: Vec<u8>,
+    /// HMAC-SHA256 keyed with the salt, its key blocks already absorbed: each hash starts from
+    /// a copy (a virtual-key request hashes its key once).
+    key_mac: Hmac<Sha256>,
     keys: Map<KeyRecord>,
     users: Map<UserRecord>,
     teams: Map<TeamRecord>,
@@ -283,9 +300,10 @@ impl Tenancy {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(write_spend(store.clone(), rx, SPEND_FLUSH_INTERVAL));
+        let key_mac = Hmac::<Sha256>::new_from_slice(&secret).expect("HMAC takes keys of any size");
         let tenancy = Arc::new(Tenancy {
             store,
-            secret,
+            key_mac,
             keys: RwLock::new(keys),
             users: RwLock::new(users),
             teams: RwLock::new(teams),
@@ -382,14 +400,7 @@ impl Tenancy {
 
     /// The stored hash of a plaintext key.
     pub(crate) fn hash_key(&self, plaintext: &str) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes keys of any size");
-        mac.update(plaintext.as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hmac_hex(&self.key_mac, plaintext)
     }
 
     fn key_by_hash(&self, hash: &str) -> Option<Arc<Entity<KeyRecord>>> {
@@ -982,6 +993,18 @@ fn take_queued(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stored keys are looked up by this hash: it must never change (vector from Python's
+    /// `hmac.new(salt, key, hashlib.sha256).hexdigest()`), and a reused keyed MAC must not
+    /// carry one key's input into the next.
+    #[test]
+    fn key_hashes_are_hmac_sha256_hex_and_stable() {
+        let keyed = Hmac::<Sha256>::new_from_slice(b"sk-salt-1234").unwrap();
+        let expected = "5645ad8c2c61f13ee0974c46c1bfe2dac5e4482e2e72e073320ab9a434ae542c";
+        assert_eq!(hmac_hex(&keyed, "sk-abcdef0123456789"), expected);
+        assert_ne!(hmac_hex(&keyed, "sk-other"), expected);
+        assert_eq!(hmac_hex(&keyed, "sk-abcdef0123456789"), expected);
+    }
 
     #[test]
     fn a_missing_key_is_remembered_for_a_second_and_the_memory_is_bounded() {
