@@ -582,9 +582,9 @@ impl Store {
                         .collect()
                 }
             };
-            // Charges of the new logs, summed per (table, id, window): a late log of an earlier
+            // Charges of the new logs, per (table, id) and start time: a late log of an earlier
             // window does not count in a later one (`window_start <= start_time`).
-            let mut charges: std::collections::BTreeMap<(&str, &str, i64), i64> =
+            let mut charges: std::collections::BTreeMap<(&str, &str), Vec<(i64, i64)>> =
                 std::collections::BTreeMap::new();
             for log in &new {
                 for (table, id) in [
@@ -593,13 +593,14 @@ impl Store {
                     ("teams", &log.team_id),
                 ] {
                     if let Some(id) = id {
-                        *charges
-                            .entry((table, id.as_str(), log.start_time))
-                            .or_default() += log.spend_nanos;
+                        charges
+                            .entry((table, id.as_str()))
+                            .or_default()
+                            .push((log.start_time, log.spend_nanos));
                     }
                 }
             }
-            for ((table, id, at), nanos) in charges {
+            for ((table, id), mut times) in charges {
                 let column = match table {
                     "keys" => "token_hash",
                     "users" => "user_id",
@@ -609,13 +610,35 @@ impl Store {
                     "UPDATE {table} SET spend_nanos = spend_nanos + $1 WHERE {column} = $2 \
                      AND window_start <= $3"
                 );
-                sqlx::query(&sql)
-                    .bind(nanos)
+                // Usually the window began before every log of the batch: one statement adds
+                // them all (a busy key's batch spans hundreds of start times, each a statement
+                // before).
+                let earliest = times.iter().map(|&(at, _)| at).min().unwrap_or(0);
+                let total: i64 = times.iter().map(|&(_, nanos)| nanos).sum();
+                let charged = sqlx::query(&sql)
+                    .bind(total)
                     .bind(id)
-                    .bind(at)
+                    .bind(earliest)
                     .execute(&mut *tx)
                     .await
-                    .map_err(db_error)?;
+                    .map_err(db_error)?
+                    .rows_affected();
+                if charged > 0 {
+                    continue;
+                }
+                // The window rolled over while some of these logs were queued (or the entity
+                // is gone): each start time on its own, so only the current window's count.
+                times.sort_unstable();
+                for group in times.chunk_by(|a, b| a.0 == b.0) {
+                    let nanos: i64 = group.iter().map(|&(_, nanos)| nanos).sum();
+                    sqlx::query(&sql)
+                        .bind(nanos)
+                        .bind(id)
+                        .bind(group[0].0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
             }
             tx.commit().await.map_err(db_error)?;
             Ok(Some(new.len()))

@@ -157,6 +157,45 @@ async fn spend_batches_span_several_statements() {
     }
 }
 
+/// A key's charges in a batch are one statement when its window began before all of them; a
+/// batch across a rollover still charges only the new window, logs of one start time summed.
+#[tokio::test]
+async fn a_batch_across_a_window_rollover_charges_only_the_new_window() {
+    let (stores, _turn) = stores().await;
+    for (store, _dir) in stores {
+        let data = serde_json::json!({});
+        for key in ["rolled", "steady"] {
+            store
+                .put_key(key, None, Some("alice"), None, &data, 0)
+                .await
+                .unwrap();
+        }
+        store.put(Table::Users, "alice", &data, 0).await.unwrap();
+        store
+            .reset_window(Table::Keys, "rolled", 1_000)
+            .await
+            .unwrap();
+        store
+            .record_spend(&[
+                log("a", "rolled", 7, 999),
+                log("b", "rolled", 3, 1_001),
+                log("c", "rolled", 4, 1_001),
+                log("d", "rolled", 5, 1_500),
+                log("e", "steady", 11, 999),
+                log("f", "steady", 13, 1_001),
+            ])
+            .await
+            .unwrap();
+        let spend =
+            |rows: Vec<Row>, id: &str| rows.iter().find(|r| r.id == id).map(|r| r.spend_nanos);
+        let keys = store.load(Table::Keys).await.unwrap();
+        assert_eq!(spend(keys.clone(), "rolled"), Some(12), "{}", store.kind());
+        assert_eq!(spend(keys, "steady"), Some(24), "{}", store.kind());
+        let users = store.load(Table::Users).await.unwrap();
+        assert_eq!(spend(users, "alice"), Some(43), "{}", store.kind());
+    }
+}
+
 /// Batches go in power-of-two chunks: whatever their size, every row is written once.
 #[tokio::test]
 async fn spend_batches_of_any_size_are_written_whole() {
