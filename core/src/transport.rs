@@ -132,9 +132,8 @@ impl Transport {
 fn build(request: UpstreamRequest) -> Result<Request<Full<Bytes>>, TransportError> {
     let method = Method::from_bytes(request.method.as_bytes())
         .map_err(|_| TransportError::InvalidRequest(format!("method '{}'", request.method)))?;
-    let uri: Uri = request
-        .url
-        .parse()
+    // The plugin's strings become the request's bytes without another copy.
+    let uri = Uri::from_maybe_shared(Bytes::from(request.url))
         .map_err(|_| TransportError::InvalidRequest("the URL does not parse".to_owned()))?;
     match uri.scheme_str() {
         Some("http" | "https") if uri.host().is_some() => {}
@@ -147,13 +146,21 @@ fn build(request: UpstreamRequest) -> Result<Request<Full<Bytes>>, TransportErro
     let mut builder = Request::builder().method(method).uri(uri);
     if let Some(headers) = builder.headers_mut() {
         headers.reserve(request.headers.len());
-        for (name, value) in &request.headers {
+        for (name, value) in request.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| TransportError::InvalidRequest(format!("header name '{name}'")))?;
-            // The value may be a credential: not repeated in the message.
-            let value = HeaderValue::from_str(value).map_err(|_| {
-                TransportError::InvalidRequest(format!("the value of header '{name}'"))
-            })?;
+            // The value may be a credential: not repeated in the message. Visible ASCII only
+            // (as `HeaderValue::from_str` has it; `from_maybe_shared` would pass other bytes).
+            let invalid =
+                || TransportError::InvalidRequest(format!("the value of header '{name}'"));
+            if !value
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+            {
+                return Err(invalid());
+            }
+            let value =
+                HeaderValue::from_maybe_shared(Bytes::from(value)).map_err(|_| invalid())?;
             headers.append(name, value);
         }
     }
@@ -310,6 +317,13 @@ mod tests {
                 request(
                     "https://h/x?key=AIza-secret",
                     &[("x-api-key", "sk-ant\nsecret")],
+                ),
+                "header 'x-api-key'",
+            ),
+            (
+                request(
+                    "https://h/x?key=AIza-secret",
+                    &[("x-api-key", "sk-ant-żółw-secret")],
                 ),
                 "header 'x-api-key'",
             ),
