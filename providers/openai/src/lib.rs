@@ -122,6 +122,7 @@ impl Plugin for OpenAiPlugin {
             base: api_base.to_owned(),
             key_required: host_of(&api_base).eq_ignore_ascii_case(OPENAI_HOST),
             model: config.model,
+            authorization: api_key.as_ref().map(|key| format!("Bearer {key}")),
             api_key,
             organization,
             extra_headers,
@@ -198,6 +199,8 @@ pub struct OpenAi {
     base: String,
     model: String,
     api_key: Option<String>,
+    /// `Bearer <api_key>`, formatted once.
+    authorization: Option<String>,
     key_required: bool,
     organization: Option<String>,
     extra_headers: Vec<Header>,
@@ -297,8 +300,8 @@ impl OpenAi {
 
     /// The deployment's credentials and configured headers on an upstream request.
     fn with_credentials(&self, mut upstream: UpstreamRequest) -> UpstreamRequest {
-        if let Some(key) = &self.api_key {
-            upstream = upstream.header("authorization", format!("Bearer {key}"));
+        if let Some(authorization) = &self.authorization {
+            upstream = upstream.header("authorization", authorization.clone());
         }
         if let Some(org) = &self.organization {
             upstream = upstream.header("openai-organization", org.clone());
