@@ -89,13 +89,12 @@ impl<W: fmt::Write> JsonFields<'_, W> {
         if self.result.is_err() {
             return;
         }
+        // Few pieces per member: every write is a dynamic call into the line's buffer.
         self.result = (|| {
-            if !self.first {
-                self.out.write_char(',')?;
-            }
+            self.out.write_str(if self.first { "\"" } else { ",\"" })?;
             self.first = false;
-            write_json_str(self.out, field.name())?;
-            self.out.write_char(':')?;
+            write_escaped(self.out, field.name())?;
+            self.out.write_str("\":")?;
             value(self.out)
         })();
     }
