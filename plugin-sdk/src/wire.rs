@@ -278,6 +278,26 @@ mod tests {
         }
     }
 
+    /// A context with the members every request has (the rarer ones at their defaults).
+    fn context(
+        request_id: String,
+        attempt: u32,
+        now_unix_ms: u64,
+        [stream, include_usage, drop_params]: [bool; 3],
+        endpoint: String,
+    ) -> RequestContext {
+        RequestContext {
+            request_id,
+            attempt,
+            now_unix_ms,
+            stream,
+            include_usage,
+            drop_params,
+            endpoint,
+            ..RequestContext::default()
+        }
+    }
+
     proptest! {
         #[test]
         fn contexts_are_written_as_serde_writes_them(
@@ -288,16 +308,7 @@ mod tests {
             endpoint in prop_oneof![Just(String::new()), Just("chat".to_owned()), ".{1,12}"],
             rare in 0..4u8,
         ) {
-            let mut context = RequestContext {
-                request_id,
-                attempt,
-                now_unix_ms,
-                stream: flags[0],
-                include_usage: flags[1],
-                drop_params: flags[2],
-                endpoint,
-                ..RequestContext::default()
-            };
+            let mut context = context(request_id, attempt, now_unix_ms, flags, endpoint);
             match rare {
                 1 => context.auth_token = Some("tok\"en".to_owned()),
                 2 => context.content_type = Some("multipart/form-data; boundary=x".to_owned()),
@@ -351,16 +362,7 @@ mod tests {
             finish_reason in proptest::option::of(".{0,20}"),
             model in proptest::option::of(".{0,30}"),
         ) {
-            let context = RequestContext {
-                request_id,
-                attempt,
-                now_unix_ms,
-                stream: flags[0],
-                include_usage: flags[1],
-                drop_params: flags[2],
-                endpoint,
-                ..RequestContext::default()
-            };
+            let context = context(request_id, attempt, now_unix_ms, flags, endpoint);
             let bytes = context_json(&context);
             let read = read_context(&bytes);
             let escapes = context.request_id.contains(['"', '\\'])
