@@ -499,16 +499,14 @@ fn route(method: &Method, path: &str) -> Result<Route, GatewayError> {
 /// logs go in at the end of the request-id index instead of dirtying a random page of it per
 /// row (random ids: ~5 SQLite WAL writes per log at 80 k rows; these: 0.18 at 400 k).
 fn new_request_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let random = rand::random::<u128>();
-    let digits = (0..12)
-        .rev()
-        .map(|i| (ms >> (4 * i)) as usize & 0xf)
-        .chain((0..20).rev().map(|i| (random >> (4 * i)) as usize & 0xf));
-    digits.map(|d| char::from(HEX[d])).collect()
+    let mut id = [0u8; 16];
+    // The low 48 bits of the milliseconds (until the year 10889), then 80 random bits.
+    id[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    id[6..].copy_from_slice(&rand::random::<[u8; 10]>());
+    hex::encode(id)
 }
 
 /// A caller's own `x-request-id`, echoed back and logged so traces line up across hops. It is

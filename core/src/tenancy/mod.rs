@@ -192,16 +192,9 @@ impl Admission {
 /// HMAC-SHA256 of `plaintext` under `keyed` (a MAC with its key absorbed), lower-case hex: the
 /// form keys are stored and looked up in.
 fn hmac_hex(keyed: &Hmac<Sha256>, plaintext: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut mac = keyed.clone();
     mac.update(plaintext.as_bytes());
-    let digest = mac.finalize().into_bytes();
-    let mut hex = String::with_capacity(2 * digest.len());
-    for b in digest {
-        hex.push(char::from(HEX[usize::from(b >> 4)]));
-        hex.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    hex
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// The tenancy service.
