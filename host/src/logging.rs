@@ -129,8 +129,7 @@ impl<W: fmt::Write> Visit for JsonFields<'_, W> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let text = value.to_string();
-        self.member(field, |w| write_json_str(w, &text));
+        self.record_debug(field, &format_args!("{value}"));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -176,10 +175,7 @@ fn write_escaped(w: &mut (impl fmt::Write + ?Sized), s: &str) -> fmt::Result {
         };
         w.write_str(&s[start..i])?;
         if escape.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            w.write_str("\\u00")?;
-            w.write_char(char::from(HEX[usize::from(b >> 4)]))?;
-            w.write_char(char::from(HEX[usize::from(b & 0xf)]))?;
+            write!(w, "\\u{b:04x}")?;
         } else {
             w.write_str(escape)?;
         }
@@ -310,6 +306,7 @@ mod tests {
                 nan = f64::NAN,
                 ok = true,
                 delta = -3i64,
+                error = &std::io::Error::other("disk \"full\"") as &(dyn std::error::Error + 'static),
                 "request"
             );
             tracing::warn!("plugin {} at {:?}", "mock", "/tmp/x y");
@@ -326,7 +323,8 @@ mod tests {
         assert_eq!(
             first["fields"],
             serde_json::json!({"message": "request", "request_id": "r\"1", "status": 200,
-                "retries": 0, "duration_ms": 1.25, "nan": null, "ok": true, "delta": -3})
+                "retries": 0, "duration_ms": 1.25, "nan": null, "ok": true, "delta": -3,
+                "error": "disk \"full\""})
         );
         let stamp = first["timestamp"].as_str().unwrap();
         assert!(stamp.len() >= 20 && stamp.ends_with('Z'), "{stamp}");
