@@ -200,21 +200,12 @@ impl fmt::Display for Usd {
         }
         // Built on the stack: a priced answer's cost header is formatted on every request.
         let int = magnitude / PICOS_PER_USD;
-        let mut frac = magnitude % PICOS_PER_USD;
-        let mut frac_digits = [b'0'; SCALE];
-        for slot in frac_digits.iter_mut().rev() {
-            *slot = b'0' + (frac % 10) as u8;
-            frac /= 10;
-        }
+        // SCALE digits with leading zeros: one more digit, 1, added and skipped.
+        let mut frac_text = itoa::Buffer::new();
+        let frac_digits = &frac_text.format(PICOS_PER_USD + magnitude % PICOS_PER_USD)[1..];
         let frac = match f.precision() {
             Some(_) => &frac_digits[..digits],
-            None => {
-                let kept = frac_digits
-                    .iter()
-                    .rposition(|&d| d != b'0')
-                    .map_or(0, |i| i + 1);
-                &frac_digits[..kept]
-            }
+            None => frac_digits.trim_end_matches('0'),
         };
         // 39 integer digits at most (u128), a point and the fraction.
         let mut text = [0u8; 64];
@@ -224,7 +215,7 @@ impl fmt::Display for Usd {
         let mut len = int.len();
         if !frac.is_empty() {
             text[len] = b'.';
-            text[len + 1..len + 1 + frac.len()].copy_from_slice(frac);
+            text[len + 1..len + 1 + frac.len()].copy_from_slice(frac.as_bytes());
             len += 1 + frac.len();
         }
         let text = std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?;

@@ -557,19 +557,12 @@ fn presented_key<B>(req: &Request<B>) -> Option<&str> {
 /// float formatting on every answer.
 fn ms_header(d: Duration) -> HeaderValue {
     let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-    let mut text = [0u8; 32];
-    let mut whole = itoa::Buffer::new();
-    let digits = whole.format(micros / 1000).as_bytes();
-    text[..digits.len()].copy_from_slice(digits);
-    let frac = micros % 1000;
-    let end = digits.len() + 4;
-    text[digits.len()..end].copy_from_slice(&[
-        b'.',
-        b'0' + (frac / 100) as u8,
-        b'0' + (frac / 10 % 10) as u8,
-        b'0' + (frac % 10) as u8,
-    ]);
-    HeaderValue::from_bytes(&text[..end]).unwrap_or(HeaderValue::from_static("0.000"))
+    let mut text = String::with_capacity(24);
+    text.push_str(itoa::Buffer::new().format(micros / 1000));
+    text.push('.');
+    // Three digits with leading zeros: a fourth digit, 1, added and skipped.
+    text.push_str(&itoa::Buffer::new().format(1000 + micros % 1000)[1..]);
+    HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static("0.000"))
 }
 
 /// The headers every answer of a deployment carries: its names in both spellings and zero

@@ -212,15 +212,12 @@ fn write_timestamp(w: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
         }
         w.write_str(prefix)
     })?;
-    let micros = since_epoch.subsec_micros();
-    let mut digits = *b".000000Z";
-    let mut rest = micros;
-    for slot in digits[1..7].iter_mut().rev() {
-        *slot = b'0' + (rest % 10) as u8;
-        rest /= 10;
-    }
-    // Only ASCII digits and punctuation were written above.
-    w.write_str(std::str::from_utf8(&digits).unwrap_or(".000000Z"))
+    // Six digits with leading zeros: a seventh digit, 1, added and skipped.
+    let mut micros = itoa::Buffer::new();
+    let micros = micros.format(1_000_000 + since_epoch.subsec_micros());
+    w.write_char('.')?;
+    w.write_str(&micros[1..])?;
+    w.write_char('Z')
 }
 
 #[cfg(test)]
