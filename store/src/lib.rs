@@ -40,7 +40,7 @@ fn db_error(e: sqlx::Error) -> StoreError {
 }
 
 /// The entity tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Table {
     Keys,
     Users,
@@ -584,13 +584,13 @@ impl Store {
             };
             // Charges of the new logs, per (table, id) and start time: a late log of an earlier
             // window does not count in a later one (`window_start <= start_time`).
-            let mut charges: std::collections::BTreeMap<(&str, &str), Vec<(i64, i64)>> =
+            let mut charges: std::collections::BTreeMap<(Table, &str), Vec<(i64, i64)>> =
                 std::collections::BTreeMap::new();
             for log in &new {
                 for (table, id) in [
-                    ("keys", &log.token_hash),
-                    ("users", &log.user_id),
-                    ("teams", &log.team_id),
+                    (Table::Keys, &log.token_hash),
+                    (Table::Users, &log.user_id),
+                    (Table::Teams, &log.team_id),
                 ] {
                     if let Some(id) = id {
                         charges
@@ -601,18 +601,15 @@ impl Store {
                 }
             }
             for ((table, id), mut times) in charges {
-                let column = match table {
-                    "keys" => "token_hash",
-                    "users" => "user_id",
-                    _ => "team_id",
-                };
                 let sql = format!(
-                    "UPDATE {table} SET spend_nanos = spend_nanos + $1 WHERE {column} = $2 \
-                     AND window_start <= $3"
+                    "UPDATE {} SET spend_nanos = spend_nanos + $1 WHERE {} = $2 \
+                     AND window_start <= $3",
+                    table.name(),
+                    table.id_column()
                 );
                 // Usually the window began before every log of the batch: one statement adds
-                // them all (a busy key's batch spans hundreds of start times, each a statement
-                // before).
+                // them all (a busy key's 500-log batch spans dozens of start milliseconds, each
+                // a statement before).
                 let earliest = times.iter().map(|&(at, _)| at).min().unwrap_or(0);
                 let total: i64 = times.iter().map(|&(_, nanos)| nanos).sum();
                 let charged = sqlx::query(&sql)
