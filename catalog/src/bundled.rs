@@ -1,6 +1,7 @@
 //! The bundled catalog: `data/catalog.json`, generated from LiteLLM's
 //! `model_prices_and_context_window.json` (MIT License, Copyright (c) 2023 Berri AI; see
-//! `data/README.md`), embedded in the binary and parsed on first use.
+//! `data/README.md`), embedded in the binary. The first lookup indexes its rows by key; an entry
+//! is read from its row when looked up.
 //!
 //! # Finding a model
 //!
@@ -33,6 +34,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::prices::Prices;
 use crate::usd::Usd;
@@ -63,12 +65,12 @@ pub const ATTRIBUTION: &str = "Model prices and context windows from LiteLLM 1.1
     model_prices_and_context_window.json (BerriAI/litellm), MIT License, \
     Copyright (c) 2023 Berri AI";
 
-/// One model of the bundled catalog.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One model of the bundled catalog, read from its row when looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CatalogEntry {
-    key: Box<str>,
-    provider: Box<str>,
-    mode: Option<Box<str>>,
+    key: &'static str,
+    provider: &'static str,
+    mode: Option<&'static str>,
     max_input_tokens: Option<u64>,
     max_output_tokens: Option<u64>,
     prices: Prices,
@@ -76,18 +78,18 @@ pub struct CatalogEntry {
 
 impl CatalogEntry {
     /// The key in LiteLLM's catalog (`gpt-4o`, `gemini/gemini-2.5-flash`).
-    pub fn key(&self) -> &str {
-        &self.key
+    pub fn key(&self) -> &'static str {
+        self.key
     }
 
     /// LiteLLM's `litellm_provider` (`openai`, `vertex_ai-language-models`, `bedrock_converse`).
-    pub fn provider(&self) -> &str {
-        &self.provider
+    pub fn provider(&self) -> &'static str {
+        self.provider
     }
 
     /// `chat`, `embedding`, `completion`, `responses`, `image_generation`, …
-    pub fn mode(&self) -> Option<&str> {
-        self.mode.as_deref()
+    pub fn mode(&self) -> Option<&'static str> {
+        self.mode
     }
 
     /// The context window.
@@ -106,7 +108,8 @@ impl CatalogEntry {
     }
 }
 
-/// A row of the file: key, provider, mode, limits, the nine prices as decimal text.
+/// A row of the file as the generator writes it: key, provider, mode, limits, the nine prices
+/// as decimal text.
 pub(crate) type Row = (
     String,
     String,
@@ -124,10 +127,29 @@ pub(crate) type Row = (
     Option<String>,
 );
 
+/// A row as read: the same columns, borrowed from the file (the generator writes no escapes).
+type RowText<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<u64>,
+    Option<u64>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
 #[derive(Deserialize)]
-struct File {
+struct File<'a> {
     about: About,
-    models: Vec<Row>,
+    #[serde(borrow)]
+    models: Vec<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -135,84 +157,110 @@ struct About {
     columns: Vec<String>,
 }
 
-/// The entries, sorted by key.
-static ENTRIES: LazyLock<Vec<CatalogEntry>> = LazyLock::new(|| {
-    parse(FILE)
+/// The rows of the embedded file, sorted by key: each key and its row, both borrowed from the
+/// file. Rows are read when looked up rather than held parsed: four thousand parsed entries
+/// with their prices are 1.5 MB an idle gateway would keep for the dozen models its config
+/// names; the index is 130 kB.
+static INDEX: LazyLock<Vec<(&'static str, &'static RawValue)>> = LazyLock::new(|| {
+    index(FILE)
         .unwrap_or_else(|e| panic!("the bundled catalog does not parse (a test checks it): {e}"))
 });
 
-pub(crate) fn parse(text: &str) -> Result<Vec<CatalogEntry>, String> {
-    let file: File = serde_json::from_str(text).map_err(|e| e.to_string())?;
+/// The rows of a generated file, sorted by key, the first of equal keys kept.
+fn index(text: &str) -> Result<Vec<(&str, &RawValue)>, String> {
+    let file: File<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
     if file.about.columns != COLUMNS {
         return Err(format!("unexpected columns {:?}", file.about.columns));
     }
-    let mut entries = file
+    let mut rows = file
         .models
         .into_iter()
-        .map(
-            |(
-                key,
-                provider,
-                mode,
-                max_in,
-                max_out,
-                input,
-                output,
-                read,
-                write,
-                reasoning,
-                query,
-                second,
-                character,
-                image,
-            )| {
-                let price = |text: Option<String>| -> Result<Option<Usd>, String> {
-                    text.map(|t| Usd::parse(&t).map_err(|e| format!("{key}: {e}")))
-                        .transpose()
-                };
-                Ok(CatalogEntry {
-                    prices: Prices {
-                        input_cost_per_token: price(input)?,
-                        output_cost_per_token: price(output)?,
-                        cache_read_input_token_cost: price(read)?,
-                        cache_creation_input_token_cost: price(write)?,
-                        output_cost_per_reasoning_token: price(reasoning)?,
-                        input_cost_per_query: price(query)?,
-                        input_cost_per_second: price(second)?,
-                        input_cost_per_character: price(character)?,
-                        output_cost_per_image: price(image)?,
-                    },
-                    key: key.into(),
-                    provider: provider.into(),
-                    mode: mode.map(Into::into),
-                    max_input_tokens: max_in,
-                    max_output_tokens: max_out,
-                })
-            },
-        )
+        .map(|row| {
+            let text: RowText<'_> = read_text(row)?;
+            Ok((text.0, row))
+        })
         .collect::<Result<Vec<_>, String>>()?;
-    entries.sort_by(|a, b| a.key.cmp(&b.key));
-    entries.dedup_by(|a, b| a.key == b.key);
-    Ok(entries)
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    rows.dedup_by(|a, b| a.0 == b.0);
+    Ok(rows)
 }
 
-/// Every entry, sorted by key.
-pub fn entries() -> &'static [CatalogEntry] {
-    &ENTRIES
+/// The columns of a row, borrowed from it.
+fn read_text(row: &RawValue) -> Result<RowText<'_>, String> {
+    serde_json::from_str(row.get()).map_err(|e| format!("{}: {e}", row.get()))
+}
+
+/// Reads a row of the file.
+fn read(row: &'static RawValue) -> Result<CatalogEntry, String> {
+    let (
+        key,
+        provider,
+        mode,
+        max_input_tokens,
+        max_output_tokens,
+        input,
+        output,
+        read,
+        write,
+        reasoning,
+        query,
+        second,
+        character,
+        image,
+    ) = read_text(row)?;
+    let price = |text: Option<&str>| -> Result<Option<Usd>, String> {
+        text.map(|t| Usd::parse(t).map_err(|e| format!("{key}: {e}")))
+            .transpose()
+    };
+    Ok(CatalogEntry {
+        prices: Prices {
+            input_cost_per_token: price(input)?,
+            output_cost_per_token: price(output)?,
+            cache_read_input_token_cost: price(read)?,
+            cache_creation_input_token_cost: price(write)?,
+            output_cost_per_reasoning_token: price(reasoning)?,
+            input_cost_per_query: price(query)?,
+            input_cost_per_second: price(second)?,
+            input_cost_per_character: price(character)?,
+            output_cost_per_image: price(image)?,
+        },
+        key,
+        provider,
+        mode,
+        max_input_tokens,
+        max_output_tokens,
+    })
+}
+
+/// Every entry of a generated file, sorted by key: what [`entries`] reads from the embedded one.
+#[cfg(test)]
+pub(crate) fn parse(text: &'static str) -> Result<Vec<CatalogEntry>, String> {
+    index(text)?.into_iter().map(|(_, row)| read(row)).collect()
+}
+
+/// The entry of an indexed row; the embedded file's rows all read (a test checks it).
+fn entry(row: &'static RawValue) -> CatalogEntry {
+    read(row)
+        .unwrap_or_else(|e| panic!("the bundled catalog does not parse (a test checks it): {e}"))
+}
+
+/// Every entry, sorted by key, each read from its row as the iterator reaches it.
+pub fn entries() -> impl ExactSizeIterator<Item = CatalogEntry> {
+    INDEX.iter().map(|&(_, row)| entry(row))
 }
 
 /// The entry of a catalog key, exactly as LiteLLM writes it (`gpt-4o`, `azure/gpt-4o`).
-pub fn get(key: &str) -> Option<&'static CatalogEntry> {
-    let entries = entries();
-    entries
-        .binary_search_by(|e| e.key.as_ref().cmp(key))
+pub fn get(key: &str) -> Option<CatalogEntry> {
+    let index = &*INDEX;
+    index
+        .binary_search_by(|&(k, _)| k.cmp(key))
         .ok()
-        .map(|i| &entries[i])
+        .map(|i| entry(index[i].1))
 }
 
 /// The entry of `model` served by `provider` (the halves of `openai/gpt-4o`), by the order in
 /// the [module documentation](self).
-pub fn lookup(provider: &str, model: &str) -> Option<&'static CatalogEntry> {
+pub fn lookup(provider: &str, model: &str) -> Option<CatalogEntry> {
     let fam = family(provider);
     names(fam, provider, model).iter().find_map(|name| {
         let keys = [
@@ -222,14 +270,14 @@ pub fn lookup(provider: &str, model: &str) -> Option<&'static CatalogEntry> {
         ];
         keys.iter()
             .filter_map(|key| get(key))
-            .find(|entry| family(&entry.provider) == fam)
+            .find(|entry| family(entry.provider) == fam)
     })
 }
 
 /// The entry a `base_model` names: a model of the deployment's provider (`gpt-4o` or
 /// `azure/gpt-4o` under `azure`), else a catalog key as such, else `<provider>/<model>` split at
 /// the first slash (`openai/gpt-4o`).
-pub(crate) fn lookup_base_model(provider: &str, base: &str) -> Option<&'static CatalogEntry> {
+pub(crate) fn lookup_base_model(provider: &str, base: &str) -> Option<CatalogEntry> {
     lookup(provider, base).or_else(|| get(base)).or_else(|| {
         let (p, m) = base.split_once('/')?;
         lookup(p, m)
@@ -363,12 +411,12 @@ mod tests {
     use super::*;
 
     fn key(provider: &str, model: &str) -> Option<&'static str> {
-        lookup(provider, model).map(CatalogEntry::key)
+        lookup(provider, model).map(|e| e.key())
     }
 
     #[test]
     fn the_bundled_file_parses_and_is_sorted() {
-        let entries = entries();
+        let entries = entries().collect::<Vec<_>>();
         assert!(entries.len() > 3_000, "{}", entries.len());
         assert!(entries.windows(2).all(|w| w[0].key < w[1].key));
         let rows = FILE.lines().filter(|l| l.starts_with('[')).count();
@@ -554,7 +602,7 @@ mod tests {
 
     #[test]
     fn base_models() {
-        let k = |p, b| lookup_base_model(p, b).map(CatalogEntry::key);
+        let k = |p, b| lookup_base_model(p, b).map(|e| e.key());
         assert_eq!(k("azure", "azure/gpt-4o"), Some("azure/gpt-4o"));
         assert_eq!(k("azure", "gpt-4o"), Some("azure/gpt-4o"));
         assert_eq!(k("azure", "openai/gpt-4o"), Some("gpt-4o"));
@@ -588,14 +636,14 @@ mod tests {
         let gpt = lookup("openai", "gpt-4o").unwrap();
         assert_eq!(gpt.max_input_tokens(), Some(128_000));
         assert_eq!(
-            price(gpt, |p| p.input_cost_per_token).as_deref(),
+            price(&gpt, |p| p.input_cost_per_token).as_deref(),
             Some("0.0000025")
         );
         let flash = lookup("gemini", "gemini-2.5-flash").unwrap();
         assert_eq!(flash.max_output_tokens(), Some(65_536));
         let haiku = lookup("anthropic", "claude-haiku-4-5").unwrap();
         assert_eq!(
-            price(haiku, |p| p.cache_creation_input_token_cost).as_deref(),
+            price(&haiku, |p| p.cache_creation_input_token_cost).as_deref(),
             Some("0.00000125")
         );
         assert!(lookup("openai", "text-embedding-3-small").is_some());

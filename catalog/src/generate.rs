@@ -265,7 +265,7 @@ mod tests {
         assert!(g.text.contains("\"license\": \"MIT\""));
         assert!(g.text.contains("Copyright (c) 2023 Berri AI"));
         // What the generator writes, the crate reads.
-        let entries = crate::bundled::parse(&g.text).unwrap();
+        let entries = crate::bundled::parse(g.text.leak()).unwrap();
         assert_eq!(entries.len(), 3);
         assert_eq!(entries[0].key(), "gpt-x");
         // A model priced per image only is kept: images are billed by the unit.

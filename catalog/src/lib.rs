@@ -4,8 +4,8 @@
 //! - [`Usd`]: an exact amount of US dollars (integer picodollars). Money is never held or added
 //!   up in floats; [`Usd::to_f64`] is for display.
 //! - [`bundled`]: model prices and context windows from LiteLLM's catalog (MIT, Copyright (c)
-//!   2023 Berri AI; see `catalog/data/README.md`), embedded and parsed on first use, with
-//!   LiteLLM's model names resolved as [`bundled`] documents.
+//!   2023 Berri AI; see `catalog/data/README.md`), embedded, indexed on first use and read a row
+//!   at a time when looked up, with LiteLLM's model names resolved as [`bundled`] documents.
 //! - [`PriceTable`]: one deployment's prices, resolved once from its config ([`Overrides`]), the
 //!   plugin's metadata and the bundled catalog; [`PriceTable::cost`] prices a request's
 //!   [`Usage`](switchyard_plugin_sdk::Usage), cache and reasoning tokens included, and
