@@ -16,6 +16,9 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+/// Lines waiting for the log writer before a request's thread waits for it.
+const LOG_QUEUE_LINES: usize = 8 * 1024;
+
 /// Logs go to stderr through a background writer (a request's log line costs no write system
 /// call on its thread); the returned guard flushes them when dropped at exit. The writer buffers:
 /// it flushes whenever its queue runs empty, so under load many lines share one `write` and an
@@ -25,8 +28,13 @@ pub(crate) fn init(format: Option<&str>) -> tracing_appender::non_blocking::Work
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
     // Not lossy: under a flood of lines, requests wait for the writer rather than lines vanish.
+    // The queue is allocated (and touched) whole at start: tracing-appender's default of 128,000
+    // lines is 4 MB of an idle gateway's memory, while the writer drains a line in about a
+    // microsecond, so a few thousand lines of backlog already mean the disk, not the queue, is
+    // the limit.
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
         .finish(std::io::BufWriter::with_capacity(
             64 * 1024,
             std::io::stderr(),
