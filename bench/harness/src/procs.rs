@@ -120,11 +120,23 @@ impl Proc {
 
     /// Resident memory, KiB.
     pub(crate) fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// Resident memory in two parts, KiB: anonymous (heap, stacks: the process's own) and
+    /// file-backed (mapped code and read-only data of the executable and libraries: clean pages
+    /// shared with the page cache that the kernel can drop and read again).
+    pub(crate) fn rss_parts_kib(&self) -> (u64, u64) {
+        (self.status_kib("RssAnon:"), self.status_kib("RssFile:"))
+    }
+
+    /// A `kB` line of `/proc/PID/status`.
+    fn status_kib(&self, field: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .ok()
             .and_then(|s| {
                 s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
+                    .find(|l| l.starts_with(field))
                     .and_then(|l| l.split_whitespace().nth(1))
                     .and_then(|v| v.parse().ok())
             })
