@@ -143,9 +143,10 @@ fn build(request: UpstreamRequest) -> Result<Request<Full<Bytes>>, TransportErro
             ))
         }
     }
+    let host = host_header(&uri);
     let mut builder = Request::builder().method(method).uri(uri);
     if let Some(headers) = builder.headers_mut() {
-        headers.reserve(request.headers.len());
+        headers.reserve(request.headers.len() + 1);
         for (name, value) in &request.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| TransportError::InvalidRequest(format!("header name '{name}'")))?;
@@ -155,10 +156,39 @@ fn build(request: UpstreamRequest) -> Result<Request<Full<Bytes>>, TransportErro
             })?;
             headers.append(name, value);
         }
+        if let Some(host) = host {
+            // A plugin's own Host header stands.
+            headers.entry(http::header::HOST).or_insert(host);
+        }
     }
     builder
         .body(Full::new(Bytes::from(request.body)))
         .map_err(|e| TransportError::InvalidRequest(e.to_string()))
+}
+
+/// The `Host` header hyper-util's client would add for `uri` — the host, with the port unless
+/// it is the scheme's default — written here without `format!`, which hyper-util uses whenever
+/// the URL names a port (2.2 k instructions a request to a local upstream, callgrind). `None`
+/// leaves it to hyper-util.
+fn host_header(uri: &Uri) -> Option<HeaderValue> {
+    let host = uri.host()?;
+    let default_port = if uri.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    match uri.port_u16() {
+        Some(port) if port != default_port => {
+            let mut digits = itoa::Buffer::new();
+            let port = digits.format(port);
+            let mut value = String::with_capacity(host.len() + 1 + port.len());
+            value.push_str(host);
+            value.push(':');
+            value.push_str(port);
+            HeaderValue::try_from(value).ok()
+        }
+        _ => HeaderValue::from_str(host).ok(),
+    }
 }
 
 /// An error and its sources, one line.
@@ -291,6 +321,41 @@ mod tests {
             assert_eq!(built.headers()["authorization"], "Bearer sk-1");
             assert_eq!(built.method(), Method::POST);
         }
+    }
+
+    /// The Host header is what hyper-util's client would have written: the host, and the port
+    /// unless it is the scheme's default; never the URL's user information.
+    #[test]
+    fn the_host_header_is_the_urls_host_and_non_default_port() {
+        for (url, host) in [
+            (
+                "http://127.0.0.1:18081/v1/chat/completions",
+                "127.0.0.1:18081",
+            ),
+            (
+                "https://api.openai.com/v1/chat/completions",
+                "api.openai.com",
+            ),
+            ("https://api.openai.com:443/v1", "api.openai.com"),
+            ("http://localhost:80/v1", "localhost"),
+            ("http://localhost:443/v1", "localhost:443"),
+            ("https://localhost:80/v1", "localhost:80"),
+            (
+                "http://user:secret@example.com:08080/v1",
+                "example.com:8080",
+            ),
+            ("http://[::1]:8000/v1", "[::1]:8000"),
+        ] {
+            let built = build(request(url, &[])).unwrap();
+            assert_eq!(built.headers()[http::header::HOST], host, "{url}");
+            assert_eq!(
+                built.headers().get_all(http::header::HOST).iter().count(),
+                1
+            );
+        }
+        let own = build(request("https://h:8443/x", &[("host", "other.example")])).unwrap();
+        assert_eq!(own.headers()[http::header::HOST], "other.example");
+        assert_eq!(own.headers().get_all(http::header::HOST).iter().count(), 1);
     }
 
     /// HTTP allows bytes beyond ASCII in a header value (obs-text): a plugin's non-ASCII value
