@@ -109,33 +109,9 @@ pub(crate) struct Deployment {
     pub(crate) origin: Arc<ErrorOrigin>,
     /// Endpoint ids its plugin serves (`chat`, `embeddings`, ...).
     pub(crate) endpoints: Box<[String]>,
-    /// Its names as response header values, validated once.
-    pub(crate) header_values: HeaderValues,
-}
-
-/// A deployment's names as header values (`None` when one is not a valid header value).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct HeaderValues {
-    pub(crate) model_group: Option<http::HeaderValue>,
-    pub(crate) id: Option<http::HeaderValue>,
-    pub(crate) provider: Option<http::HeaderValue>,
-    /// The headers every answer of the deployment starts from (see
-    /// [`crate::gateway::answer_headers`]).
-    pub(crate) answer: http::HeaderMap,
-}
-
-impl HeaderValues {
-    fn new(model_group: &str, id: &str, provider: &str) -> Self {
-        let value = |s: &str| http::HeaderValue::from_str(s).ok();
-        let mut values = HeaderValues {
-            model_group: value(model_group),
-            id: value(id),
-            provider: value(provider),
-            answer: http::HeaderMap::new(),
-        };
-        values.answer = crate::gateway::answer_headers(&values);
-        values
-    }
+    /// The headers every answer of the deployment starts from: its names, validated once, and
+    /// zero retries and fallbacks (see [`crate::gateway::answer_headers`]).
+    pub(crate) answer_headers: http::HeaderMap,
 }
 
 impl Deployment {
@@ -558,7 +534,7 @@ pub(crate) fn build_deployment(
         max_output_tokens: prices.and_then(|p| p.max_output_tokens()),
         params: ParamRules::new(meta, provider, upstream_model, drop_params, always_drop),
         auth: meta.uses_auth_step.then(TokenCache::default),
-        header_values: HeaderValues::new(model_group, &id, provider),
+        answer_headers: crate::gateway::answer_headers(model_group, &id, provider),
         id,
         model_group: model_group.to_owned(),
         provider: provider.to_owned(),
