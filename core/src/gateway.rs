@@ -1211,11 +1211,8 @@ impl Gateway {
                 }
                 drop(in_flight);
                 let cost = spend.map(|c| c.settle(&deployment, &info, 0, "success"));
-                let mut response = Response::new(GatewayBody::full(body));
-                *response.headers_mut() = deployment.answer_headers.clone();
-                response
-                    .headers_mut()
-                    .insert(CONTENT_TYPE, APPLICATION_JSON);
+                let mut response =
+                    json_response_with(StatusCode::OK, body, deployment.answer_headers.clone());
                 if let Some(v) = info
                     .content_type
                     .as_deref()
@@ -1466,14 +1463,25 @@ impl Charge {
 }
 
 fn json_response(status: StatusCode, body: Bytes) -> Response<GatewayBody> {
-    let mut response = Response::new(GatewayBody::full(body));
-    *response.status_mut() = status;
     // Room for the gateway's headers (model group, deployment, cost, retries, ids... in both
     // spellings): the map does not regrow and rehash on the way.
-    *response.headers_mut() = http::HeaderMap::with_capacity(RESPONSE_HEADERS);
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, APPLICATION_JSON);
+    json_response_with(
+        status,
+        body,
+        http::HeaderMap::with_capacity(RESPONSE_HEADERS),
+    )
+}
+
+/// [`json_response`] starting from `headers` (a deployment's answer headers).
+fn json_response_with(
+    status: StatusCode,
+    body: Bytes,
+    mut headers: http::HeaderMap,
+) -> Response<GatewayBody> {
+    headers.insert(CONTENT_TYPE, APPLICATION_JSON);
+    let mut response = Response::new(GatewayBody::full(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
     response
 }
 
